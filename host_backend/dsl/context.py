@@ -1,0 +1,59 @@
+"""The dynamic-shape compute context: ``tbe.dsl.compute()`` and ``tbe.dsl.var``.
+
+CANN opens one context per classified case. Inside it, :func:`var` declares
+symbolic values. A var that appears in a tensor shape is a dynamic dim, bound
+from the tensors at launch; any other var is a *runtime scalar* (such as a mean
+coefficient) that the operator's host tiling function supplies at launch.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from tvm import te, tirx
+
+_stack: list[dict] = []
+_orphans: list[tirx.Var] = []
+
+
+@contextmanager
+def compute() -> Iterator[dict]:
+    """Open a compute context for one case; yields its record of declared vars."""
+    record = {"vars": []}
+    _stack.append(record)
+    try:
+        yield record
+    finally:
+        _stack.pop()
+
+
+def var(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
+        addition: dict | None = None) -> tirx.Var:
+    """Declare a symbolic value, as ``tbe.dsl.var`` does.
+
+    Parameters
+    ----------
+    name : str
+        The var's name; runtime scalars are supplied under this name at launch.
+    bound : tuple of int, optional
+        (low, high) range, recorded for documentation only.
+    dtype : str
+        ``int32``/``int64`` for dims, a float dtype for runtime scalars.
+    addition : dict, optional
+        Accepted for CANN compatibility.
+    """
+    symbol = te.var(name, dtype=dtype)
+    (_stack[-1]["vars"] if _stack else _orphans).append(symbol)
+    return symbol
+
+
+def declared_vars() -> list[tirx.Var]:
+    """Vars declared in the innermost open context (or outside any context)."""
+    return list(_stack[-1]["vars"] if _stack else _orphans)
+
+
+def take_orphan_vars() -> list[tirx.Var]:
+    """Return and forget vars declared outside any compute context."""
+    taken = list(_orphans)
+    _orphans.clear()
+    return taken

@@ -1,0 +1,204 @@
+"""tbe.dsl compute ops on Apache TVM tensor expressions.
+
+Each op builds one ``te.compute`` stage named after it. The dtype flow is the
+DSL's: an op computes and rounds in its operands' dtype (float16 stays float16);
+only :func:`cast_to` changes dtypes. Operands of a binary op must share shape
+and dtype, as on CANN; :func:`broadcast` makes shapes agree first.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import tvm
+from tvm import te, tirx
+
+from host_backend.errors import OpError
+
+Scalar = Union[int, float, tvm.ir.Expr]
+SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "int32")
+
+
+def dtype_of(obj: te.Tensor | tvm.ir.Expr) -> str:
+    """The dtype name of a tensor or an expression (TVM 0.27 keeps it as a PrimType)."""
+    return str(obj.dtype if isinstance(obj, te.Tensor) else obj.ty)
+
+
+def _check_same(api: str, lhs: te.Tensor, rhs: te.Tensor) -> None:
+    if dtype_of(lhs) != dtype_of(rhs):
+        raise OpError("E80018", f"tbe.dsl.{api}: the dtypes of lhs [{lhs.dtype}] and rhs "
+                      f"[{rhs.dtype}] should be the same", param_name="rhs")
+    if not _same_shape(lhs.shape, rhs.shape):
+        raise OpError("E80017", f"tbe.dsl.{api}: the shapes of lhs {list(lhs.shape)} and rhs "
+                      f"{list(rhs.shape)} should be the same; broadcast first", param_name="rhs")
+
+
+def _same_shape(lhs: Sequence[tvm.ir.Expr], rhs: Sequence[tvm.ir.Expr]) -> bool:
+    if len(lhs) != len(rhs):
+        return False
+    return all(str(a) == str(b) for a, b in zip(lhs, rhs))
+
+
+def _const(value: tvm.ir.Expr) -> int | None:
+    return int(value.value) if isinstance(value, tirx.IntImm) else None
+
+
+def _scalar(value: Scalar, dtype: str) -> tvm.ir.Expr:
+    if isinstance(value, tvm.ir.Expr):
+        return value if dtype_of(value) == dtype else value.astype(dtype)
+    return tirx.const(value, dtype)
+
+
+def _elementwise(name: str, tensors: Sequence[te.Tensor], fn) -> te.Tensor:
+    shape = tensors[0].shape
+    return te.compute(shape, lambda *i: fn(*(t[i] for t in tensors)), name=name, tag=f"elewise_{name}")
+
+
+def _binary(name: str, fn):
+    def op(lhs: te.Tensor, rhs: te.Tensor) -> te.Tensor:
+        _check_same(name, lhs, rhs)
+        return _elementwise(name, (lhs, rhs), fn)
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of two tensors of one shape and dtype."
+    return op
+
+
+def _with_scalar(name: str, fn):
+    def op(tensor: te.Tensor, scalar: Scalar) -> te.Tensor:
+        value = _scalar(scalar, dtype_of(tensor))
+        return _elementwise(name, (tensor,), lambda a: fn(a, value))
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of a tensor with a scalar cast to the tensor's dtype."
+    return op
+
+
+def _unary(name: str, fn):
+    def op(tensor: te.Tensor) -> te.Tensor:
+        return _elementwise(name, (tensor,), fn)
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of one tensor."
+    return op
+
+
+vadd = _binary("vadd", lambda a, b: a + b)
+vsub = _binary("vsub", lambda a, b: a - b)
+vmul = _binary("vmul", lambda a, b: a * b)
+vdiv = _binary("vdiv", lambda a, b: a / b)
+vmax = _binary("vmax", tirx.max)
+vmin = _binary("vmin", tirx.min)
+vadds = _with_scalar("vadds", lambda a, s: a + s)
+vmuls = _with_scalar("vmuls", lambda a, s: a * s)
+vmaxs = _with_scalar("vmaxs", tirx.max)
+vmins = _with_scalar("vmins", tirx.min)
+vabs = _unary("vabs", tirx.abs)
+vexp = _unary("vexp", tirx.exp)
+vlog = _unary("vlog", tirx.log)
+vrec = _unary("vrec", lambda a: tirx.const(1, dtype_of(a)) / a)
+
+
+def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.Tensor:  # noqa: N803
+    """Cast ``tensor`` to ``dtype``, rounding to nearest even.
+
+    Parameters
+    ----------
+    tensor : te.Tensor
+        The input.
+    dtype : str
+        ``float16``, ``bfloat16``, ``float32`` or ``int32``.
+    f1628IntegerFlag : bool
+        Accepted for CANN compatibility; float-to-float casts ignore it.
+    """
+    if dtype not in SUPPORTED_DTYPES:
+        raise OpError("E80008", f"tbe.dsl.cast_to: the parameter[dtype] should be one of "
+                      f"{list(SUPPORTED_DTYPES)}, but actually is [{dtype}]", param_name="dtype")
+    if dtype_of(tensor) == dtype:
+        return tensor
+    return te.compute(tensor.shape, lambda *i: tensor[i].astype(dtype), name="cast_to",
+                      tag="elewise_cast_to")
+
+
+def broadcast(var: te.Tensor | Scalar, shape: Sequence[int | tvm.ir.Expr],
+              output_dtype: str | None = None) -> te.Tensor:
+    """Broadcast a tensor (numpy rules, dims of 1 stretch) or a scalar to ``shape``.
+
+    Parameters
+    ----------
+    var : te.Tensor or scalar
+        A tensor whose rank is at most ``len(shape)``, or a Python/TIR scalar.
+    shape : sequence of int or tvm.ir.Expr
+        The target shape.
+    output_dtype : str, optional
+        dtype for a scalar ``var``; defaults to float32 for Python floats.
+    """
+    shape = list(shape)
+    if not isinstance(var, te.Tensor):
+        dtype = output_dtype or ("float32" if isinstance(var, float) else "int32")
+        value = _scalar(var, dtype)
+        return te.compute(shape, lambda *_: value, name="broadcast", tag="broadcast")
+    src = list(var.shape)
+    if len(src) > len(shape):
+        raise OpError("E80017", f"tbe.dsl.broadcast: the rank of the tensor {src} should not "
+                      f"exceed the rank of the target shape {shape}", param_name="shape")
+    pad = len(shape) - len(src)
+    stretch = []
+    for axis, dim in enumerate(src):
+        target = shape[pad + axis]
+        is_one = _const(dim) == 1
+        if not is_one and _const(target) is not None and _const(dim) is not None \
+                and _const(target) != _const(dim):
+            raise OpError("E80017", f"tbe.dsl.broadcast: dim {axis} of {src} cannot broadcast "
+                          f"to {shape}", param_name="shape")
+        stretch.append(is_one and _const(target) != 1)
+    if pad == 0 and not any(stretch):
+        return var
+
+    def index(*i):
+        return var[tuple(0 if stretch[a] else i[pad + a] for a in range(len(src)))]
+
+    return te.compute(shape, index, name="broadcast", tag="broadcast")
+
+
+def reduce_sum(tensor: te.Tensor, axis: int | Sequence[int] | None = None,
+               keepdims: bool = False) -> te.Tensor:
+    """Sum ``tensor`` over ``axis`` (all axes when None), accumulating in its dtype.
+
+    Parameters
+    ----------
+    tensor : te.Tensor
+        The input.
+    axis : int or sequence of int, optional
+        Axes to reduce; negative values count from the end.
+    keepdims : bool
+        Keep reduced axes as dims of 1.
+    """
+    rank = len(tensor.shape)
+    axes = list(range(rank)) if axis is None else ([axis] if isinstance(axis, int) else list(axis))
+    norm = sorted({a + rank if a < 0 else a for a in axes})
+    if any(a < 0 or a >= rank for a in norm):
+        raise OpError("E80002", f"tbe.dsl.reduce_sum: the parameter[axis] should be in "
+                      f"[{-rank}, {rank - 1}], but actually is {axes}", param_name="axis")
+    raxes = {a: te.reduce_axis((0, tensor.shape[a]), name=f"k{a}") for a in norm}
+    out_shape = []
+    for a in range(rank):
+        if a not in raxes:
+            out_shape.append(tensor.shape[a])
+        elif keepdims:
+            out_shape.append(1)
+    if not out_shape:
+        out_shape = [1]
+
+    def body(*i):
+        it = iter(i)
+        idx = []
+        for a in range(rank):
+            if a in raxes:
+                if keepdims:
+                    next(it)
+                idx.append(raxes[a])
+            else:
+                idx.append(next(it))
+        return te.sum(tensor[tuple(idx)], axis=list(raxes.values()))
+
+    return te.compute(out_shape, body, name="reduce_sum", tag="reduce_sum")

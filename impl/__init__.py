@@ -1,0 +1,1 @@
+"""TBE operator implementations, deployable as they are into a CANN custom OPP package."""

@@ -1,0 +1,190 @@
+# Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+"""BinaryCrossEntropyGrad: the static-shape entry and the compute shared with the dynamic one.
+
+    output = grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)
+    output *= 1 / numel(x)                 when reduction == "mean" (0 when numel(x) == 0)
+
+``output`` has x's shape; y, grad_output and weight broadcast to it. float16 and
+bfloat16 are computed in float32 and rounded once on SoCs whose vector unit has
+float32; elsewhere float16 is computed in float16, where the eps 1e-12 underflows
+to 0 (as CANN's own operator does).
+"""
+import math
+
+from impl.util.platform_adapter import (
+    error_manager_vector, para_check, register_operator_compute, shape_util, tbe, tbe_context,
+    tbe_platform, tvm,
+)
+
+OP_TYPE = "BinaryCrossEntropyGrad"
+REDUCTIONS = ("none", "mean", "sum")
+DTYPES = ("float16", "float32", "bfloat16")
+INPUT_NAMES = ("x", "y", "grad_output", "weight")
+MAX_RANK = 8
+UNKNOWN_RANK = [-2]
+
+
+class Constant:
+    """Constants of the compute."""
+
+    SCALAR_ONE = 1
+    SCALAR_NEGATIVE_ONE = -1
+    SCALAR_EPS = 1e-12
+
+
+def normalize_dtype(dtype):
+    """Map CANN's dtype spellings (``float``, ``bf16``) to numpy-style names."""
+    name = str(dtype).lower()
+    return {"float": "float32", "half": "float16", "bf16": "bfloat16"}.get(name, name)
+
+
+def promote_dtypes(dtypes):
+    """Promote input dtypes as aclnn does: float32 wins; float16 with bfloat16 gives float32."""
+    unique = {normalize_dtype(d) for d in dtypes}
+    if len(unique) == 1:
+        return unique.pop()
+    return "float32"
+
+
+def _shape_broadcasts_to(shape, target):
+    if list(shape) == UNKNOWN_RANK or list(target) == UNKNOWN_RANK:
+        return True
+    if len(shape) > len(target):
+        return False
+    tail = list(target)[len(target) - len(shape):]
+    return all(d in (1, t) or -1 in (d, t) for d, t in zip(shape, tail))
+
+
+def check_binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction, kernel_name):
+    """Check every rule of the op; raise a CANN error naming the parameter, rule and value."""
+    if reduction not in REDUCTIONS:
+        error_manager_vector.raise_err_check_params_rules(
+            kernel_name, f"reduction should be one of {list(REDUCTIONS)}", "reduction", reduction)
+    tensors = dict(zip(INPUT_NAMES, (x, y, grad_output, weight)))
+    for name, desc in tensors.items():
+        if desc is None:
+            continue
+        para_check.check_shape(desc.get("shape"), max_rank=MAX_RANK, param_name=name)
+        para_check.check_dtype(normalize_dtype(desc.get("dtype")), DTYPES, param_name=name)
+    para_check.check_dtype(normalize_dtype(output.get("dtype")), DTYPES, param_name="output")
+    shape_x = list(x.get("shape"))
+    for name in INPUT_NAMES[1:]:
+        desc = tensors[name]
+        if desc is not None and not _shape_broadcasts_to(desc.get("shape"), shape_x):
+            error_manager_vector.raise_err_two_input_shape_invalid(
+                kernel_name, "x", name,
+                f"shape {list(desc.get('shape'))} of {name} should broadcast to the shape "
+                f"{shape_x} of x")
+    out_shape = list(output.get("shape", shape_x))
+    if out_shape != shape_x and -1 not in out_shape + shape_x and UNKNOWN_RANK not in (out_shape, shape_x):
+        error_manager_vector.raise_err_two_input_shape_invalid(
+            kernel_name, "x", "output",
+            f"shape {out_shape} of output should be the shape {shape_x} of x")
+
+
+def _mean_cof(shape_x, calc_dtype):
+    """1/numel(x) as a constant when every dim is known, otherwise a runtime scalar."""
+    if all(isinstance(d, int) for d in shape_x):
+        count = math.prod(shape_x)
+        return tvm.const(0.0 if count == 0 else 1.0 / count, calc_dtype)
+    cof = tbe.var("cof", dtype=calc_dtype)
+    if calc_dtype == "float16":
+        tbe.var("cof_empty", dtype=calc_dtype)  # pads an fp16 scalar to 4 bytes in tiling data
+    tbe_context.get_context().add_compile_info("reduce_mean_cof_dtype", calc_dtype)
+    return cof
+
+
+@register_operator_compute("binary_cross_entropy_grad", op_mode="static", support_fusion=True)
+def binary_cross_entropy_grad_compute(x, y, grad_output, weight, output, reduction, kernel_name):
+    """Compute the gradient of binary cross entropy with respect to ``x``.
+
+    Parameters
+    ----------
+    x, y, grad_output : tvm.Tensor
+        The prediction, the target and the incoming gradient.
+    weight : tvm.Tensor or None
+        Per-element weights; None means 1.
+    output : dict
+        The output description; its ``dtype`` is the result's dtype.
+    reduction : str
+        ``"none"``, ``"mean"`` or ``"sum"``.
+    kernel_name : str
+        The kernel's name.
+
+    Returns
+    -------
+    tvm.Tensor
+        ``grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)``, times ``1/numel(x)``
+        for mean, in x's shape and the output dtype.
+    """
+    del kernel_name
+    inputs = [t for t in (x, y, grad_output, weight) if t is not None]
+    support_fp32 = tbe_platform.api_check_support("tbe.dsl.vmul", "float32")
+    promoted = promote_dtypes([str(t.dtype) for t in inputs])
+    calc_dtype = "float32" if support_fp32 else promoted
+    shape_x = shape_util.shape_to_list(x.shape)
+
+    def prepare(tensor):
+        if tensor is None:
+            return None
+        return tbe.broadcast(tbe.cast_to(tensor, calc_dtype), shape_x)
+
+    x, y, grad_output, weight = (prepare(t) for t in (x, y, grad_output, weight))
+    val1 = tbe.vsub(x, y)
+    minus_predict = tbe.vmuls(x, tvm.const(Constant.SCALAR_NEGATIVE_ONE, calc_dtype))
+    one_minus_predict = tbe.vadds(minus_predict, tvm.const(Constant.SCALAR_ONE, calc_dtype))
+    val2 = tbe.vmul(x, one_minus_predict)
+    val2 = tbe.vmaxs(val2, tvm.const(Constant.SCALAR_EPS, calc_dtype))
+    result = tbe.vdiv(val1, val2)
+    if weight is not None:
+        result = tbe.vmul(weight, result)
+    result = tbe.vmul(grad_output, result)
+    if reduction == "mean":
+        result = tbe.vmuls(result, _mean_cof(shape_x, calc_dtype))
+    return tbe.cast_to(result, normalize_dtype(output.get("dtype", promoted)))
+
+
+def _static_shape(desc, rank):
+    shape = list(desc.get("shape")) or [1]
+    return [1] * (rank - len(shape)) + shape
+
+
+@para_check.check_op_params(para_check.REQUIRED_INPUT, para_check.REQUIRED_INPUT,
+                            para_check.REQUIRED_INPUT, para_check.OPTION_INPUT,
+                            para_check.REQUIRED_OUTPUT, para_check.OPTION_ATTR_STR,
+                            para_check.KERNEL_NAME)
+def binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction="mean",
+                              kernel_name="binary_cross_entropy_grad"):
+    """Static-shape entry: build the kernel for the exact shapes given.
+
+    Parameters
+    ----------
+    x, y, grad_output : dict
+        Descriptions (``shape``, ``dtype``) of the prediction, target and gradient.
+    weight : dict or None
+        Description of the optional weight.
+    output : dict
+        Description of the output: x's shape, the wanted dtype.
+    reduction : str
+        ``"none"``, ``"mean"`` (default) or ``"sum"``.
+    kernel_name : str
+        Name of the kernel file written under ``kernel_meta/``.
+    """
+    check_binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction, kernel_name)
+    for name, desc in zip(INPUT_NAMES, (x, y, grad_output, weight)):
+        if desc is not None and (-1 in list(desc.get("shape")) or list(desc.get("shape")) == UNKNOWN_RANK):
+            error_manager_vector.raise_err_input_value_invalid(
+                kernel_name, name, "a static shape (use impl.dynamic for -1 and -2)", desc.get("shape"))
+    rank = max(len(list(x.get("shape"))), 1)
+    tensors = []
+    for name, desc in zip(INPUT_NAMES, (x, y, grad_output, weight)):
+        if desc is None:
+            tensors.append(None)
+            continue
+        tensors.append(tvm.placeholder(_static_shape(desc, rank), name=name,
+                                       dtype=normalize_dtype(desc.get("dtype"))))
+    res = binary_cross_entropy_grad_compute(*tensors, output, reduction, kernel_name)
+    with tvm.target.cce():
+        sch = tbe.auto_schedule(res)
+    config = {"name": kernel_name, "tensor_list": [t for t in tensors if t is not None] + [res]}
+    tbe.build(sch, config)

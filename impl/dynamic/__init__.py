@@ -1,0 +1,1 @@
+"""Dynamic-shape entries of the operators (FE loads them from impl/dynamic/)."""

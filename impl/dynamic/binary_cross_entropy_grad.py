@@ -1,0 +1,100 @@
+# Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+"""BinaryCrossEntropyGrad: the dynamic-shape entry (dims -1 with ranges, unknown rank [-2]).
+
+One kernel serves every shape of its broadcast pattern. The mean coefficient
+``1/numel(x)`` is a runtime scalar ``cof``, set by the tiling from the actual shape.
+The compute is shared with the static entry in ``impl/binary_cross_entropy_grad.py``.
+"""
+import math
+
+from impl.util.platform_adapter import (
+    OpPatternMode, classify, para_check, register_operator, register_operator_compute, shape_util,
+    tbe, tvm,
+)
+
+# Relative, so that a custom OPP package (``<vendor>_impl/dynamic/``) imports its own static
+# module rather than CANN's built-in ``impl.binary_cross_entropy_grad``.
+from ..binary_cross_entropy_grad import (
+    INPUT_NAMES, OP_TYPE, binary_cross_entropy_grad_compute, check_binary_cross_entropy_grad,
+    normalize_dtype,
+)
+
+try:
+    from impl.util.platform_adapter import register_host_tiling
+except ImportError:  # CANN's own platform_adapter: tiling runs in the C++ op_tiling library
+    def register_host_tiling(op_type):
+        """Keep the Python tiling as plain documentation of the C++ one."""
+        del op_type
+        return lambda func: func
+
+register_operator_compute(OP_TYPE, op_mode="dynamic", support_fusion=False,
+                          support_bfp16=True)(binary_cross_entropy_grad_compute)
+
+
+@register_host_tiling(OP_TYPE)
+def binary_cross_entropy_grad_tiling(inputs, outputs, attrs, compile_info):
+    """Host tiling: the runtime scalars of one launch.
+
+    Parameters
+    ----------
+    inputs : list of dict
+        Input descriptions with the actual ``shape`` (x first).
+    outputs : list of dict
+        Output descriptions.
+    attrs : dict
+        ``reduction``.
+    compile_info : dict
+        What the compute recorded; ``reduce_mean_cof_dtype`` is present for mean.
+
+    Returns
+    -------
+    dict
+        ``{"cof": 1/numel(x) or 0, "cof_empty": 0}`` for mean, else ``{}``.
+    """
+    del outputs
+    if attrs.get("reduction", "mean") != "mean" or "reduce_mean_cof_dtype" not in compile_info:
+        return {}
+    count = math.prod(inputs[0]["shape"])
+    return {"cof": 0.0 if count == 0 else 1.0 / count, "cof_empty": 0.0}
+
+
+@register_operator(OP_TYPE)
+@para_check.check_op_params(para_check.REQUIRED_INPUT, para_check.REQUIRED_INPUT,
+                            para_check.REQUIRED_INPUT, para_check.OPTION_INPUT,
+                            para_check.REQUIRED_OUTPUT, para_check.OPTION_ATTR_STR,
+                            para_check.KERNEL_NAME)
+def binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction="mean",
+                              kernel_name="binary_cross_entropy_grad"):
+    """Dynamic-shape entry: one kernel per broadcast pattern, dims bound at launch.
+
+    Parameters
+    ----------
+    x, y, grad_output : dict
+        Descriptions (``shape`` with -1 or [-2], ``range``, ``dtype``).
+    weight : dict or None
+        Description of the optional weight.
+    output : dict
+        Description of the output: x's shape, the wanted dtype.
+    reduction : str
+        ``"none"``, ``"mean"`` (default) or ``"sum"``.
+    kernel_name : str
+        Name of the kernel file written under ``kernel_meta/``.
+    """
+    check_binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction, kernel_name)
+    present = [(name, desc) for name, desc in zip(INPUT_NAMES, (x, y, grad_output, weight))
+               if desc is not None]
+    ins = classify([desc for _, desc in present], OpPatternMode.ELEWISE_WITH_BROADCAST)
+    schedules, tensors = [], []
+    for case in ins:
+        with tbe.compute():
+            shapes = shape_util.variable_shape(case)
+            data = {name: tvm.placeholder(shape, name=name, dtype=normalize_dtype(desc.get("dtype")))
+                    for (name, desc), shape in zip(present, shapes)}
+            res = binary_cross_entropy_grad_compute(
+                data["x"], data["y"], data["grad_output"], data.get("weight"), output,
+                reduction, kernel_name)
+            tensors.append(list(data.values()) + [res])
+        with tvm.target.cce():
+            sch = tbe.auto_schedule(res)
+        schedules.append(sch)
+    tbe.build(schedules, {"name": kernel_name, "tensor_list": tensors})

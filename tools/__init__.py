@@ -1,0 +1,1 @@
+"""Tools around the BinaryCrossEntropyGrad operator: Python API, CLI, runners and packager."""

@@ -1,0 +1,37 @@
+"""``bce-grad opinfo``: turn ``op_info_cfg`` .ini files into ``aic-<soc>-ops-info.json``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tools.deploy.artifacts import DEFAULT_OP_INFO_OUT, write_ops_info_json
+from tools.deploy.op_info import SOC_DIRS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``opinfo`` subcommand."""
+    parser = subparsers.add_parser(
+        "opinfo",
+        help="convert op_info_cfg/*.ini into aic-<soc>-ops-info.json",
+        description=(
+            "Parse and validate op_info_cfg/ai_core/<soc>/*.ini with CANN's "
+            "parse_ini_to_json rules and write <out>/<soc>/aic-<soc>-ops-info.json "
+            f"for each SoC ({', '.join(SOC_DIRS)}). Errors name the file, line and rule."
+        ),
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OP_INFO_OUT, metavar="DIR",
+        help="output directory (default: build/op_info in the project root)",
+    )
+    parser.add_argument(
+        "--soc", action="append", choices=SOC_DIRS, metavar="SOC",
+        help="only this SoC directory; repeatable (default: all of %(choices)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the JSON files and list them on stdout."""
+    for path in write_ops_info_json(args.out, args.soc or SOC_DIRS):
+        print(path)
+    return 0

@@ -1,0 +1,41 @@
+"""Generated deployment artefacts: ``aic-<soc>-ops-info.json`` for every SoC."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from tools.deploy.files import write_atomic
+from tools.deploy.op_info import PROJECT_ROOT, SOC_DIRS, load_op_info, op_info_json
+
+#: Where ``bce-grad opinfo`` writes when ``--out`` is not given (ignored by git).
+DEFAULT_OP_INFO_OUT = PROJECT_ROOT / "build" / "op_info"
+
+
+def ops_info_file_name(soc_dir: str) -> str:
+    """CANN's file name for one SoC's op info: ``aic-<soc>-ops-info.json``."""
+    return f"aic-{soc_dir}-ops-info.json"
+
+
+def write_ops_info_json(out_dir: Path, soc_dirs: Iterable[str] = SOC_DIRS) -> list[Path]:
+    """Write ``<out_dir>/<soc>/aic-<soc>-ops-info.json`` for each SoC, atomically.
+
+    Every SoC is parsed and validated before the first file is written, so an invalid
+    ``.ini`` leaves ``out_dir`` untouched.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The directory that receives one sub-directory per SoC.
+    soc_dirs : iterable of str
+        SoC directory names; all of :data:`~tools.deploy.op_info.SOC_DIRS` by default.
+
+    Returns
+    -------
+    list of Path
+        The files written, in SoC order.
+    """
+    texts = {soc: op_info_json(load_op_info(soc)) for soc in soc_dirs}
+    return [
+        write_atomic(Path(out_dir) / soc / ops_info_file_name(soc), text)
+        for soc, text in texts.items()
+    ]
