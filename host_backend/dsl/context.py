@@ -14,6 +14,8 @@ from tvm import te, tirx
 
 _stack: list[dict] = []
 _orphans: list[tirx.Var] = []
+#: Addresses of every var declared with :func:`var`, to tell runtime scalars from other vars.
+_declared: set[int] = set()
 
 
 @contextmanager
@@ -43,6 +45,7 @@ def var(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
         Accepted for CANN compatibility.
     """
     symbol = te.var(name, dtype=dtype)
+    _declared.add(symbol.__chandle__())
     (_stack[-1]["vars"] if _stack else _orphans).append(symbol)
     return symbol
 
@@ -57,3 +60,8 @@ def take_orphan_vars() -> list[tirx.Var]:
     taken = list(_orphans)
     _orphans.clear()
     return taken
+
+
+def is_declared(symbol: tirx.Var) -> bool:
+    """Whether ``symbol`` was declared with :func:`var`."""
+    return symbol.__chandle__() in _declared

@@ -20,7 +20,9 @@ SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "int32")
 
 def dtype_of(obj: te.Tensor | tvm.ir.Expr) -> str:
     """The dtype name of a tensor or an expression (TVM 0.27 keeps it as a PrimType)."""
-    return str(obj.dtype if isinstance(obj, te.Tensor) else obj.ty)
+    if isinstance(obj, te.Tensor) or not isinstance(obj, tvm.ir.Expr):
+        return str(obj.dtype)
+    return str(obj.ty)
 
 
 def _check_same(api: str, lhs: te.Tensor, rhs: te.Tensor) -> None:
@@ -38,7 +40,9 @@ def _same_shape(lhs: Sequence[tvm.ir.Expr], rhs: Sequence[tvm.ir.Expr]) -> bool:
     return all(str(a) == str(b) for a, b in zip(lhs, rhs))
 
 
-def _const(value: tvm.ir.Expr) -> int | None:
+def _const(value: int | tvm.ir.Expr) -> int | None:
+    if isinstance(value, int):
+        return value
     return int(value.value) if isinstance(value, tirx.IntImm) else None
 
 

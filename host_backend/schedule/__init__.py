@@ -91,7 +91,9 @@ def auto_schedule(outs: te.Tensor | Sequence[te.Tensor], option: dict | None = N
 
 
 def _runtime_scalars(outputs: Sequence[te.Tensor]) -> list[tirx.Var]:
-    """Free vars of the compute bodies that are neither dims nor loop axes, in graph order."""
+    """Vars declared with ``tbe.dsl.var`` that compute bodies use and shapes do not, in graph order."""
+    from host_backend.dsl import context  # the DSL package imports this one: import late
+
     dims = _shape_vars(outputs)
     found: dict[str, tirx.Var] = {}
     for tensor in reversed(_all_tensors(outputs)):
@@ -101,6 +103,6 @@ def _runtime_scalars(outputs: Sequence[te.Tensor]) -> list[tirx.Var]:
         axes = {iv.var.name for iv in [*op.axis, *op.reduce_axis]}
         for body in op.body:
             for var in tirx.analysis.undefined_vars(body):
-                if var.name not in axes and var.name not in dims:
+                if var.name not in axes and var.name not in dims and context.is_declared(var):
                     found.setdefault(var.name, var)
     return list(found.values())

@@ -1,0 +1,129 @@
+"""auto_schedule makes real schedules; build writes kernel_meta atomically; launch binds dims."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from tvm import te
+
+from host_backend import dsl as tbe
+from host_backend import tvm_shim as tvm
+from host_backend.build import check_kernel_name, kernel_meta_at
+from host_backend.errors import OpError
+from host_backend.launch import Kernel
+from host_backend.platform import use_backend_target, use_soc
+from host_backend.schedule import auto_schedule
+
+
+def _bce_like(n, m):
+    x = tvm.placeholder((n, m), dtype="float16", name="x")
+    g = tvm.placeholder((1, m), dtype="float16", name="g")
+    xf = tbe.cast_to(x, "float32")
+    gf = tbe.broadcast(tbe.cast_to(g, "float32"), [n, m])
+    den = tbe.vmaxs(tbe.vmul(xf, tbe.vadds(tbe.vmuls(xf, -1.0), 1.0)), 1e-12)
+    res = tbe.cast_to(tbe.vmul(gf, tbe.vdiv(xf, den)), "float16")
+    return x, g, res
+
+
+def test_cpu_schedule_inlines_parallelises_and_vectorises():
+    n, m = te.var("n", "int64"), te.var("m", "int64")
+    x, g, res = _bce_like(n, m)
+    sch = auto_schedule(res)
+    script = sch.apply([x, g, res], "k").script()
+    assert sch.rule == "Elementwise"
+    blocks = [line for line in script.splitlines() if line.strip().startswith("with T.sblock(")]
+    assert len(blocks) == 1, "every producer should be inlined: one pass over memory"
+    assert "T.parallel(" in script and "T.vectorized(" in script
+
+
+def test_cuda_schedule_binds_threads():
+    n = te.var("n", "int64")
+    x, g, res = _bce_like(n, 256)
+    with use_backend_target("cuda"):
+        sch = auto_schedule(res)
+    script = sch.apply([x, g, res], "k").script()
+    assert 'T.thread_binding' in script and "blockIdx.x" in script and "threadIdx.x" in script
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed: CUDA is not compiled")
+def test_cuda_kernel_compiles_with_nvcc(tmp_path):
+    n = te.var("n", "int64")
+    x, g, res = _bce_like(n, 256)
+    with use_backend_target("cuda"):
+        sch = auto_schedule(res)
+    with kernel_meta_at(tmp_path):
+        path = tbe.build(sch, {"name": "cuda_k", "tensor_list": [x, g, res]})
+    meta = json.loads(path.read_text())
+    assert meta["target"]["kind"] == "cuda"
+    assert (tmp_path / "cuda_k.so").stat().st_size > 0
+
+
+def test_build_writes_kernel_meta_and_runs_any_shape(tmp_path):
+    n, m = te.var("n", "int64"), te.var("m", "int64")
+    with use_soc("Ascend910_9391"):
+        x, g, res = _bce_like(n, m)
+        sch = auto_schedule(res)
+        with kernel_meta_at(tmp_path):
+            path = tbe.build(sch, {"name": "bce_like", "tensor_list": [x, g, res]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bce_like.json", "bce_like.so"]
+    meta = json.loads(path.read_text())
+    assert meta["name"] == "bce_like" and meta["soc_version"] == "Ascend910_9391"
+    assert meta["short_soc_version"] == "Ascend910_93"
+    assert meta["target"]["kind"] == "llvm" and meta["target"]["mcpu"]
+    assert len(meta["source_sha256"]) == 64
+    tensors = meta["cases"][0]["tensors"]
+    assert [t["name"] for t in tensors[:2]] == ["x", "g"] and tensors[2]["role"] == "output"
+    assert tensors[0]["shape"] == ["n", "m"] and tensors[1]["shape"] == [1, "m"]
+    kernel = Kernel(path)
+    rng = np.random.default_rng(0)
+    for shape in [(3, 5), (17, 64), (1, 1)]:
+        xa = rng.uniform(0.1, 0.9, shape).astype(np.float16)
+        ga = rng.uniform(0.5, 1.5, (1, shape[1])).astype(np.float16)
+        out = np.empty(shape, np.float16)
+        kernel([xa, ga, out])
+        x32, g32 = xa.astype(np.float32), ga.astype(np.float32)
+        want = (g32 * (x32 / np.maximum(x32 * (x32 * -1 + 1), np.float32(1e-12)))).astype(np.float16)
+        assert np.array_equal(out, want)
+
+
+def test_launch_refuses_wrong_dtype_and_shape(tmp_path):
+    x, g, res = _bce_like(4, 8)
+    with kernel_meta_at(tmp_path):
+        kernel = Kernel(tbe.build(auto_schedule(res), {"name": "static_k", "tensor_list": [x, g, res]}))
+    with pytest.raises(OpError, match="no case for tensor shapes"):
+        kernel([np.zeros((4, 9), np.float16), np.zeros((1, 9), np.float16), np.zeros((4, 9), np.float16)])
+    with pytest.raises(OpError, match="dtype float16"):
+        kernel([np.zeros((4, 8), np.float32), np.zeros((1, 8), np.float16), np.zeros((4, 8), np.float16)])
+
+
+@pytest.mark.parametrize("name", ["a/b", "../x", "has space", "dash-name", "", "x" * 201])
+def test_bad_kernel_names_are_refused(name, tmp_path):
+    with pytest.raises(OpError, match="kernel_name") as err:
+        check_kernel_name(name)
+    assert err.value.code == "E80000"
+    x, g, res = _bce_like(2, 2)
+    with kernel_meta_at(tmp_path), pytest.raises(OpError):
+        tbe.build(auto_schedule(res), {"name": name, "tensor_list": [x, g, res]})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_longest_legal_kernel_name_builds(tmp_path):
+    x, g, res = _bce_like(2, 2)
+    with kernel_meta_at(tmp_path):
+        tbe.build(auto_schedule(res), {"name": "k" * 200, "tensor_list": [x, g, res]})
+    assert (tmp_path / ("k" * 200 + ".json")).exists()
+
+
+def test_failed_build_leaves_no_partial_files(tmp_path, monkeypatch):
+    x, g, res = _bce_like(2, 2)
+
+    def crash(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("tvm.runtime.Executable.export_library", crash, raising=False)
+    with kernel_meta_at(tmp_path), pytest.raises(OSError, match="disk full"):
+        tbe.build(auto_schedule(res), {"name": "crashy", "tensor_list": [x, g, res]})
+    assert list(tmp_path.iterdir()) == []

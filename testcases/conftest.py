@@ -1,0 +1,26 @@
+"""Suite-wide pytest setup: a private kernel cache and kernel_meta per test session."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+_SESSION_DIR: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the kernel cache and kernel_meta at a fresh session directory."""
+    del config
+    base = tempfile.mkdtemp(prefix="bce_grad_tests_")
+    _SESSION_DIR.append(base)
+    os.environ.setdefault("BCE_GRAD_CACHE", os.path.join(base, "cache"))
+    os.environ.setdefault("BCE_GRAD_KERNEL_META", os.path.join(base, "kernel_meta"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session directory."""
+    del config
+    for path in _SESSION_DIR:
+        shutil.rmtree(path, ignore_errors=True)

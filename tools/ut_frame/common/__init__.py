@@ -1,0 +1,1 @@
+"""``op_test_frame.common``: precision standards and data generation."""

@@ -1,0 +1,118 @@
+"""Compile an operator function and launch its kernel on the host backend.
+
+This is the host's stand-in for CANN's compile step and ``AscendOpKernelRunner``:
+the operator is imported by module and function name, checked against its op
+info as FE does, compiled into ``kernel_meta/`` and launched with the host
+tiling's runtime scalars.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from host_backend import platform
+from host_backend.build import kernel_meta_at
+from host_backend.dsl.classify import canonical_pattern
+from host_backend.launch import load_kernel
+from host_backend.op_context import new_context
+from host_backend.register import TILINGS
+from tools.ut_frame.common.data_generator import np_dtype
+
+#: CANN dtype spellings and the names the op info uses.
+DTYPE_NAMES = {"float": "float32", "half": "float16", "bf16": "bfloat16"}
+
+
+def import_op_func(module_name: str, func_name: str) -> Callable:
+    """Import the operator function, with op_test_frame's fallback to ``<sys.path>/impl``."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        module = importlib.import_module(module_name.split(".", 1)[-1])
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise RuntimeError(f"the module [{module_name}] has no callable [{func_name}]")
+    return func
+
+
+def named_params(func: Callable, params: Sequence[Any]) -> list[tuple[str, Any]]:
+    """Pair each positional parameter with the name the function gives it."""
+    names = [p.name for p in inspect.signature(inspect.unwrap(func)).parameters.values()]
+    return [(names[i] if i < len(names) else f"arg{i}", value) for i, value in enumerate(params)]
+
+
+def fe_check(soc: str, func: Callable, params: Sequence[Any]) -> None:
+    """FE's check before compiling: every tensor dtype must be in the SoC's op info."""
+    from tools.api import check_dtypes
+
+    dtypes = {name: DTYPE_NAMES.get(str(v.get("dtype")), str(v.get("dtype")))
+              for name, v in named_params(func, params) if isinstance(v, dict) and "dtype" in v}
+    check_dtypes(soc, dtypes)
+
+
+def compile_op(func: Callable, params: Sequence[Any], kwargs: dict, soc: str,
+               kernel_meta: Path) -> None:
+    """Check and compile ``func(*params, **kwargs)`` for ``soc`` into ``kernel_meta``."""
+    kernel_meta.mkdir(parents=True, exist_ok=True)
+    with platform.use_soc(soc), kernel_meta_at(kernel_meta):
+        fe_check(soc, func, params)
+        new_context()
+        func(*params, **kwargs)
+
+
+def _is_static(meta: dict) -> bool:
+    cases = meta["cases"]
+    return len(cases) == 1 and all(isinstance(d, int) for t in cases[0]["tensors"] for d in t["shape"])
+
+
+def _kernel_shapes(meta: dict, in_shapes: list[tuple[int, ...]],
+                   out_shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The shapes the kernel's tensors take: its static shapes, or the canonical pattern."""
+    if _is_static(meta):
+        shapes = [tuple(t["shape"]) for t in meta["cases"][0]["tensors"]]
+        actual = in_shapes + out_shapes
+        for spec, shape in zip(shapes, actual):
+            if math.prod(spec) != math.prod(shape):
+                raise RuntimeError(f"kernel [{meta['name']}] was built for tensor shape "
+                                   f"{list(spec)}, which cannot hold run shape {list(shape)}")
+        return shapes
+    pattern = canonical_pattern(in_shapes)
+    outs = [next((p for p, s in zip(pattern, in_shapes) if s == o), pattern[0]) for o in out_shapes]
+    return list(pattern) + outs
+
+
+def launch(json_path: Path, op_type: str, inputs: Sequence[tuple[str, np.ndarray]],
+           outputs: Sequence[tuple[str, dict]], attrs: dict) -> list[np.ndarray]:
+    """Run the kernel at ``json_path`` on ``inputs``; return one array per output.
+
+    Parameters
+    ----------
+    json_path : Path
+        ``kernel_meta/<kernel>.json``.
+    op_type : str
+        The operator type, whose host tiling (if any) gives the runtime scalars.
+    inputs : sequence of (name, array)
+        Present inputs in the operator's order.
+    outputs : sequence of (name, dict)
+        Outputs with ``shape`` (or ``run_shape``) and ``dtype``.
+    attrs : dict
+        Attribute values by name, for the tiling.
+    """
+    kernel = load_kernel(json_path)
+    in_shapes = [tuple(a.shape) for _, a in inputs]
+    out_shapes = [tuple(d.get("run_shape") or d.get("shape")) for _, d in outputs]
+    shapes = _kernel_shapes(kernel.meta, in_shapes, out_shapes)
+    arrays = [np.ascontiguousarray(a).reshape(s) for (_, a), s in zip(inputs, shapes)]
+    outs = [np.empty(s, dtype=np_dtype(d["dtype"])) for (_, d), s in zip(outputs, shapes[len(inputs):])]
+    scalars: dict = {}
+    if any(case["scalars"] for case in kernel.meta["cases"]) and op_type in TILINGS:
+        scalars = TILINGS[op_type](
+            [{"shape": list(a.shape), "dtype": str(a.dtype)} for _, a in inputs],
+            [{"shape": list(s), "dtype": d["dtype"]} for (_, d), s in zip(outputs, out_shapes)],
+            attrs, kernel.meta.get("compile_info", {}))
+    kernel([*arrays, *outs], scalars)
+    return [o.reshape(s) for o, s in zip(outs, out_shapes)]
