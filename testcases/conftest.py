@@ -24,3 +24,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     del config
     for path in _SESSION_DIR:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def fp16_only_soc():
+    """A SoC-table entry whose vector unit lacks float32, like the SoCs CANN's fp16 branch targets."""
+    from host_backend.soc_table import add_soc, remove_soc
+
+    add_soc("AscendTestFp16", ["AscendTestFp16V1"], fp32_vector=False, bf16=False)
+    yield "AscendTestFp16V1"
+    remove_soc("AscendTestFp16")

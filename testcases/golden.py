@@ -83,4 +83,4 @@ def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: 
         if reduction == "mean":
             count = math.prod(shape)
             result = result * calc.type(0.0 if count == 0 else 1.0 / count)
-    return np.asarray(result.astype(np_dtype(out_dtype or compute_dtype)))
+        return np.asarray(result.astype(np_dtype(out_dtype or compute_dtype)))

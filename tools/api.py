@@ -21,7 +21,7 @@ from host_backend.launch import load_kernel
 from host_backend.register import get_host_tiling
 from host_backend.soc_table import soc_info
 from tools import kernel_cache
-from tools.deploy.op_info import soc_dir_for_short_soc, supported_dtypes
+from tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
 
 OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"
@@ -58,6 +58,10 @@ def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
     """Refuse any dtype that the SoC's op info does not list (``op_info_cfg``)."""
     short = soc_info(soc).short_soc_version
     soc_dir = soc_dir_for_short_soc(short)
+    if soc_dir not in SOC_DIRS:
+        raise OpError("E80000", f"the parameter[soc] should be a SoC this operator supports "
+                      f"({', '.join(SOC_DIRS)} in op_info_cfg/ai_core), but actually is [{soc}] "
+                      f"({short})", OP_NAME, "soc")
     for name, dtype in dtypes.items():
         allowed = allowed_dtypes(soc_dir, name)
         if dtype not in allowed:

@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "tools.commands.opinfo",
     "tools.commands.atc_json",
     "tools.commands.package",
+    "tools.commands.ut",
+    "tools.commands.st",
 )
 
 EXIT_OK = 0
