@@ -1,0 +1,64 @@
+"""The impl entries as CANN calls them: static kernels, and the fp16-only branch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from host_backend.build import kernel_meta_at
+from host_backend.launch import Kernel
+from host_backend.platform import use_soc
+from impl.binary_cross_entropy_grad import binary_cross_entropy_grad as static_entry
+from testcases.golden import binary_cross_entropy_grad_golden as golden
+
+
+def _desc(shape, dtype):
+    return {"shape": list(shape), "dtype": dtype, "format": "ND"}
+
+
+def _static_run(soc, x, y, g, w, reduction, tmp_path, name="static_k"):
+    dtype = str(x.dtype)
+    with use_soc(soc), kernel_meta_at(tmp_path):
+        static_entry(_desc(x.shape, dtype), _desc(y.shape, dtype), _desc(g.shape, dtype),
+                     None if w is None else _desc(w.shape, dtype), _desc(x.shape, dtype),
+                     reduction, name)
+    kernel = Kernel(tmp_path / f"{name}.json")
+    rank = max(x.ndim, 1)
+    shaped = [a.reshape((1,) * (rank - a.ndim) + a.shape) for a in (x, y, g, w) if a is not None]
+    out = np.empty(shaped[0].shape, x.dtype)
+    kernel([*shaped, out])
+    assert kernel.meta["cases"][0]["scalars"] == [], "static mean uses a constant, not a scalar"
+    return out.reshape(x.shape)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_static_kernel_matches_golden(reduction, tmp_path):
+    rng = np.random.default_rng(20)
+    x = rng.uniform(0.01, 0.99, (6, 10)).astype(np.float16)
+    y = rng.uniform(0, 1, (6, 10)).astype(np.float16)
+    g = rng.uniform(0.5, 1.5, (10,)).astype(np.float16)
+    w = rng.uniform(0, 2, (6, 1)).astype(np.float16)
+    out = _static_run("Ascend910A", x, y, g, w, reduction, tmp_path)
+    np.testing.assert_array_equal(out, golden(x, y, g, w, reduction, "float32", "float16"))
+
+
+def test_fp16_only_soc_computes_in_fp16(fp16_only_soc, tmp_path):
+    """CANN's branch for SoCs without fp32 vector math: every step rounds to fp16 and the eps
+    1e-12 underflows to 0, so x == y in {0, 1} gives NaN (0/0) and x in {0, 1}, x != y gives
+    +-inf, as PyTorch eager does in fp16."""
+    rng = np.random.default_rng(21)
+    x = np.concatenate([[0.0, 1.0, 0.0, 1.0], rng.uniform(0.05, 0.95, 60)]).astype(np.float16)
+    y = np.concatenate([[0.0, 1.0, 1.0, 0.0], rng.uniform(0, 1, 60)]).astype(np.float16)
+    g = np.ones_like(x)
+    out = _static_run(fp16_only_soc, x, y, g, None, "sum", tmp_path)
+    want = golden(x, y, g, None, "sum", compute_dtype="float16")
+    np.testing.assert_array_equal(out, want)
+    assert np.isnan(out[:2]).all()
+    assert out[2] == -np.inf and out[3] == np.inf
+    fp32_path = golden(x, y, g, None, "sum", "float32", "float16")
+    assert not np.array_equal(out[4:], fp32_path[4:]), "fp16 compute should round differently"
+
+
+def test_zero_d_x_static(tmp_path):
+    x, y, g = (np.array(v, np.float32) for v in (0.25, 1.0, 2.0))
+    out = _static_run("Ascend910B1", x, y, g, None, "mean", tmp_path)
+    assert out.shape == () and out == pytest.approx(2 * (0.25 - 1) / 0.1875)
