@@ -84,3 +84,15 @@ def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: 
             count = math.prod(shape)
             result = result * calc.type(0.0 if count == 0 else 1.0 / count)
         return np.asarray(result.astype(np_dtype(out_dtype or compute_dtype)))
+
+
+def ulp_distance(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Units in the last place between two arrays of one float dtype (sign-aware bit order)."""
+    width = {2: np.uint16, 4: np.uint32}[actual.dtype.itemsize]
+    sign = np.int64(1) << (8 * actual.dtype.itemsize - 1)
+
+    def ordered(a: np.ndarray) -> np.ndarray:
+        bits = np.ascontiguousarray(a).view(width).astype(np.int64)
+        return np.where(bits & sign, -(bits & (sign - 1)), bits)
+
+    return np.abs(ordered(actual) - ordered(expected.astype(actual.dtype)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from testcases.golden import ulp_distance  # noqa: F401 - re-exported for the tests
 from tools.deploy.op_info import SOC_DIRS, supported_dtypes
 
 DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
@@ -30,15 +31,3 @@ def make_inputs(rng: np.random.Generator, dtype: str, shapes: dict[str, tuple]) 
     ranges = {"x": (0.01, 0.99), "y": (0.0, 1.0), "grad_output": (0.5, 1.5), "weight": (0.0, 2.0)}
     return {name: np.asarray(rng.uniform(*ranges[name], shape)).astype(np_dtype)
             for name, shape in shapes.items()}
-
-
-def ulp_distance(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Units in the last place between two arrays of one float dtype (sign-aware bit order)."""
-    width = {2: np.uint16, 4: np.uint32}[actual.dtype.itemsize]
-    sign = np.int64(1) << (8 * actual.dtype.itemsize - 1)
-
-    def ordered(a: np.ndarray) -> np.ndarray:
-        bits = np.ascontiguousarray(a).view(width).astype(np.int64)
-        return np.where(bits & sign, -(bits & (sign - 1)), bits)
-
-    return np.abs(ordered(actual) - ordered(expected.astype(actual.dtype)))

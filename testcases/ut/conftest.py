@@ -1,0 +1,92 @@
+"""pytest plugin: every ``ut_case`` case of ``test_*_impl.py`` becomes one pytest item.
+
+Items are named ``<file>::<soc>::<case_name>``. The case files replace pytest's
+own module collector (they hold no pytest tests), so each file is collected once.
+SoCs come from ``$BCE_GRAD_UT_SOCS`` (comma list; default: the five UT SoCs).
+Kernels and data go to one temporary directory per session.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tools.ut_frame import ensure_op_test_frame
+
+ensure_op_test_frame()
+
+from testcases.ut.bce_grad_ut_helpers import ALL_SOCS  # noqa: E402
+from tools.ut_frame.ut.executor import RunConfig, run_case  # noqa: E402
+from tools.ut_frame.ut.loader import CASE_FILE_PATTERN, load_ut_case  # noqa: E402
+
+_OUT: dict[str, RunConfig] = {}
+
+
+def _run_config() -> RunConfig:
+    if "config" not in _OUT:
+        root = Path(tempfile.mkdtemp(prefix="bce_grad_ut_"))
+        _OUT["config"] = RunConfig(str(root / "data"), str(root / "kernel_meta"))
+    return _OUT["config"]
+
+
+def _socs() -> list[str]:
+    value = os.environ.get("BCE_GRAD_UT_SOCS", "")
+    return [s.strip() for s in value.split(",") if s.strip()] or list(ALL_SOCS)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector):
+    """Collect UT case files with :class:`UTCaseFile` instead of pytest's Module."""
+    if fnmatch.fnmatch(module_path.name, CASE_FILE_PATTERN):
+        return UTCaseFile.from_parent(parent, path=module_path)
+    return None
+
+
+class UTCaseFile(pytest.File):
+    """One case file: a collector per SoC that has cases."""
+
+    def collect(self):
+        ut_case = load_ut_case(self.path)
+        for soc in _socs():
+            if ut_case.get_all_test_case_name(soc):
+                yield UTSoc.from_parent(self, name=soc, ut_case=ut_case)
+
+
+class UTSoc(pytest.Collector):
+    """The cases of one file that run on one SoC."""
+
+    def __init__(self, *, ut_case, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ut_case = ut_case
+
+    def collect(self):
+        for case in self.ut_case.get_all_test_case_name(self.name):
+            yield UTCaseItem.from_parent(self, name=case.case_name, case=case)
+
+
+class UTCaseFailed(Exception):
+    """A UT case that did not meet its expectation."""
+
+
+class UTCaseItem(pytest.Item):
+    """One ut_case case on one SoC."""
+
+    def __init__(self, *, case, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        result = run_case(self.parent.ut_case, self.case, self.parent.name, _run_config())
+        if not result.passed:
+            raise UTCaseFailed(f"{result.err_msg}\n{result.detail.get('traceback', '')}".rstrip())
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, UTCaseFailed):
+            return f"{self.case.usage} case {self.name} on {self.parent.name} ({self.case.src}):\n" \
+                   f"{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.parent.name}::{self.name}"
