@@ -139,3 +139,13 @@ def test_cache_is_reused_by_a_new_process(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.so")} == built
     meta = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert meta["cases"][0]["rule"] == "Elementwise"
+
+
+@pytest.mark.parametrize("offset", [0, 4, 8, 32, 60])
+def test_unaligned_arrays_are_safe(offset):
+    """TVM's code assumes 64-byte aligned buffers; numpy arrays at any offset must still work."""
+    raw = np.empty(1027 * 4 + 64, np.uint8)
+    x = raw[offset:offset + 1027 * 4].view(np.float32)
+    x[:] = np.linspace(0.05, 0.95, 1027, dtype=np.float32)
+    data = {"x": x, "y": x[::-1].copy(), "grad_output": np.float32(1.5) * np.ones_like(x)}
+    _check(_run(data, "mean"), data, "mean", "float32")
