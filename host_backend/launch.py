@@ -3,9 +3,9 @@
 A :class:`Kernel` reads the JSON that ``build`` wrote, loads the ``.so`` once, and
 on each call picks the case whose static dims match the arrays, binds dynamic
 dims from the arrays' shapes, and passes runtime scalars by name. On the CPU the
-arrays are wrapped without copying (DLPack) when they are 64-byte aligned, which
-TVM's generated code assumes (it emits aligned vector loads and stores); an
-unaligned array is staged through an aligned copy. bfloat16 arrays
+arrays are wrapped without copying (DLPack, any element-aligned address: kernels
+are declared with element alignment, see :mod:`host_backend.schedule.alignment`).
+bfloat16 arrays
 (``ml_dtypes.bfloat16``) travel as uint16 views retyped on the TVM side.
 """
 from __future__ import annotations
@@ -23,32 +23,6 @@ from host_backend.errors import OpError
 
 _loaded: dict[str, "Kernel"] = {}
 _lock = threading.Lock()
-
-
-ALIGNMENT = 64
-
-
-def is_aligned(array: np.ndarray) -> bool:
-    """Whether ``array`` is C-contiguous and starts on a 64-byte boundary."""
-    return array.flags.c_contiguous and array.ctypes.data % ALIGNMENT == 0
-
-
-def empty_aligned(shape, dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array starting on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
-    raw = np.empty(count * dtype.itemsize + ALIGNMENT, np.uint8)
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
-
-
-def aligned(array: np.ndarray) -> np.ndarray:
-    """``array`` itself when aligned, otherwise an aligned copy."""
-    if is_aligned(array):
-        return array
-    copy = empty_aligned(array.shape, array.dtype)
-    copy[...] = array
-    return copy
 
 
 def _wrap(array: np.ndarray, dtype: str):
@@ -109,11 +83,12 @@ class Kernel:
         if self.target == "cuda":
             self._run_cuda(func, case, arrays, values)
             return
-        staged = [aligned(a) for a in arrays]
-        func(*[_wrap(a, spec["dtype"]) for a, spec in zip(staged, case["tensors"])], *values)
-        for array, copy, spec in zip(arrays, staged, case["tensors"]):
-            if copy is not array and spec["role"] == "output":
-                array[...] = copy
+        for array, spec in zip(arrays, case["tensors"]):
+            if spec["role"] == "output" and not array.flags.c_contiguous:
+                raise OpError("E80000", f"kernel [{self.name}] writes output [{spec['name']}] in "
+                              f"place, so it should be C-contiguous", self.name, spec["name"])
+        func(*[_wrap(np.ascontiguousarray(a), spec["dtype"])
+               for a, spec in zip(arrays, case["tensors"])], *values)
 
     @staticmethod
     def _run_cuda(func, case: dict, arrays: Sequence[np.ndarray], values: list) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from host_backend import platform
 from host_backend.errors import OpError
-from host_backend.launch import aligned, empty_aligned, load_kernel
+from host_backend.launch import load_kernel
 from host_backend.register import get_host_tiling
 from host_backend.soc_table import soc_info
 from tools import kernel_cache
@@ -136,8 +136,8 @@ def binary_cross_entropy_backward(grad_output: np.ndarray, x: np.ndarray, y: np.
             return np.empty(shape_x, dtype=out_np_dtype)
         kernel_path, pattern = kernel_cache.get_or_build(arrays, result_dtype, reduction, info)
         kernel = load_kernel(kernel_path)
-        canon = [aligned(np.ascontiguousarray(a).reshape(p)) for a, p in zip(arrays.values(), pattern)]
-        out = empty_aligned(pattern[0], out_np_dtype)
+        canon = [np.ascontiguousarray(a).reshape(p) for a, p in zip(arrays.values(), pattern)]
+        out = np.empty(pattern[0], dtype=out_np_dtype)
         tiling = get_host_tiling(OP_TYPE)
         scalars = tiling([{"shape": list(a.shape), "dtype": dtypes[n]} for n, a in arrays.items()],
                          [{"shape": list(shape_x), "dtype": result_dtype}],

@@ -17,6 +17,7 @@ from tvm import s_tir, te, tirx
 
 from host_backend import platform
 from host_backend.schedule import cpu, cuda
+from host_backend.schedule.alignment import element_aligned
 
 
 @dataclass
@@ -42,7 +43,10 @@ class HostSchedule:
 
     def apply(self, tensor_list: Sequence[te.Tensor], name: str) -> tvm.IRModule:
         """Create the PrimFunc with ``tensor_list`` then scalars as arguments, and schedule it."""
-        func = te.create_prim_func([*tensor_list, *self.scalars]).with_attr("global_symbol", name)
+        func = te.create_prim_func([*tensor_list, *self.scalars])
+        if self.target == "llvm":
+            func = element_aligned(func)
+        func = func.with_attr("global_symbol", name)
         sch = s_tir.Schedule(tvm.IRModule({name: func}))
         rules = cuda.RULES if self.target == "cuda" else cpu.RULES
         for rule in rules:

@@ -127,3 +127,32 @@ def test_failed_build_leaves_no_partial_files(tmp_path, monkeypatch):
     with kernel_meta_at(tmp_path), pytest.raises(OSError, match="disk full"):
         tbe.build(auto_schedule(res), {"name": "crashy", "tensor_list": [x, g, res]})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("dtype, itemsize", [("float32", 4), ("float16", 2), ("bfloat16", 2)])
+def test_cpu_kernels_assume_only_element_alignment(dtype, itemsize):
+    """numpy arrays are element-aligned; a 64-byte alignment assumption lets LLVM emit
+    aligned vector moves that fault on them (a segfault seen in CI before this)."""
+    import re
+
+    import tvm as apache_tvm
+
+    from host_backend.targets import make_target
+
+    n, m = te.var("n", "int64"), te.var("m", "int64")
+    x = tvm.placeholder((n, m), dtype=dtype, name="x")
+    g = tvm.placeholder((1, m), dtype=dtype, name="g")
+    res = tbe.vmul(x, tbe.broadcast(g, [n, m]))
+    mod = auto_schedule(res).apply([x, g, res], "k")
+    llvm_ir = apache_tvm.compile(mod, target=make_target("llvm")).mod.inspect_source("ll")
+    assumed = {int(a) for a in re.findall(r'"align"\(ptr %\w+, i64 (\d+)\)', llvm_ir)}
+    assert assumed and assumed <= {itemsize}
+
+
+def test_launch_refuses_a_non_contiguous_output(tmp_path):
+    x, g, res = _bce_like(4, 8)
+    with kernel_meta_at(tmp_path):
+        kernel = Kernel(tbe.build(auto_schedule(res), {"name": "k_out", "tensor_list": [x, g, res]}))
+    out = np.zeros((8, 4), np.float16).T
+    with pytest.raises(OpError, match="C-contiguous"):
+        kernel([np.zeros((4, 8), np.float16), np.zeros((1, 8), np.float16), out])

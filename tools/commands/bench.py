@@ -3,9 +3,7 @@
 Every figure is a median over repeats, with GB/s from the bytes the call must touch
 at least: each input read once at its own (pre-broadcast) size plus the output
 written once. ``copy`` is ``numpy.copyto`` of a 64 MiB float32 buffer (read + write),
-larger than the 32 MB L3 of these machines, so it measures memory, not cache. Inputs are
-allocated 64-byte aligned, as TVM's kernels assume (an unaligned input is staged through an
-aligned copy, which a caller avoids by aligning its buffers).
+larger than the 32 MB L3 of these machines, so it measures memory, not cache.
 """
 from __future__ import annotations
 
@@ -19,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-from host_backend.launch import aligned
 from testcases.golden import binary_cross_entropy_grad_golden
 from tools.api import binary_cross_entropy_backward
 from tools.commands.common import NUMPY_DTYPES, add_soc_option
@@ -92,12 +89,11 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for dtype in DTYPES[:1] if args.quick else DTYPES:
         np_dtype = NUMPY_DTYPES[dtype]
-        # 64-byte aligned, as TVM's kernels assume; unaligned inputs cost one staging copy each.
-        base = {"x": aligned(rng.uniform(0.01, 0.99, SHAPE).astype(np_dtype)),
-                "y": aligned(rng.uniform(0, 1, SHAPE).astype(np_dtype)),
-                "grad_output": aligned(rng.uniform(0.5, 1.5, SHAPE).astype(np_dtype))}
+        base = {"x": rng.uniform(0.01, 0.99, SHAPE).astype(np_dtype),
+                "y": rng.uniform(0, 1, SHAPE).astype(np_dtype),
+                "grad_output": rng.uniform(0.5, 1.5, SHAPE).astype(np_dtype)}
         for weight in (False,) if args.quick else (False, True):
-            data = dict(base, weight=aligned(rng.uniform(0, 2, SHAPE).astype(np_dtype))) if weight else base
+            data = dict(base, weight=rng.uniform(0, 2, SHAPE).astype(np_dtype)) if weight else base
             in_bytes = sum(a.nbytes for a in data.values())
             out_bytes = data["x"].nbytes
             for reduction in REDUCTIONS:

@@ -85,23 +85,6 @@ def _kernel_shapes(meta: dict, in_shapes: list[tuple[int, ...]],
     return list(pattern) + outs
 
 
-#: TVM's LLVM code assumes 64-byte aligned buffers; numpy only guarantees 16.
-ALIGNMENT = 64
-
-
-def aligned(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A C-contiguous, 64-byte aligned copy of ``array`` in ``shape``.
-
-    ``host_backend.launch`` hands numpy buffers to the kernel as they are; an
-    unaligned one makes aligned vector loads fault (seen on AVX-512 hosts).
-    """
-    raw = np.empty(array.nbytes + ALIGNMENT, dtype=np.uint8)
-    offset = (-raw.ctypes.data) % ALIGNMENT
-    out = raw[offset:offset + array.nbytes].view(array.dtype).reshape(shape)
-    out[...] = np.asarray(array).reshape(shape)
-    return out
-
-
 def launch(json_path: Path, op_type: str, inputs: Sequence[tuple[str, np.ndarray]],
            outputs: Sequence[tuple[str, dict]], attrs: dict) -> list[np.ndarray]:
     """Run the kernel at ``json_path`` on ``inputs``; return one array per output.
@@ -123,9 +106,8 @@ def launch(json_path: Path, op_type: str, inputs: Sequence[tuple[str, np.ndarray
     in_shapes = [tuple(a.shape) for _, a in inputs]
     out_shapes = [tuple(d.get("run_shape") or d.get("shape")) for _, d in outputs]
     shapes = _kernel_shapes(kernel.meta, in_shapes, out_shapes)
-    arrays = [aligned(a, s) for (_, a), s in zip(inputs, shapes)]
-    outs = [aligned(np.zeros(s, dtype=np_dtype(d["dtype"])), s)
-            for (_, d), s in zip(outputs, shapes[len(inputs):])]
+    arrays = [np.ascontiguousarray(a).reshape(s) for (_, a), s in zip(inputs, shapes)]
+    outs = [np.zeros(s, dtype=np_dtype(d["dtype"])) for (_, d), s in zip(outputs, shapes[len(inputs):])]
     scalars: dict = {}
     if any(case["scalars"] for case in kernel.meta["cases"]) and op_type in TILINGS:
         scalars = TILINGS[op_type](
