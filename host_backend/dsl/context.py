@@ -13,7 +13,6 @@ from typing import Iterator
 from tvm import te, tirx
 
 _stack: list[dict] = []
-_orphans: list[tirx.Var] = []
 #: Addresses of every var declared with :func:`var`, to tell runtime scalars from other vars.
 _declared: set[int] = set()
 
@@ -46,20 +45,9 @@ def var(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
     """
     symbol = te.var(name, dtype=dtype)
     _declared.add(symbol.__chandle__())
-    (_stack[-1]["vars"] if _stack else _orphans).append(symbol)
+    if _stack:
+        _stack[-1]["vars"].append(symbol)
     return symbol
-
-
-def declared_vars() -> list[tirx.Var]:
-    """Vars declared in the innermost open context (or outside any context)."""
-    return list(_stack[-1]["vars"] if _stack else _orphans)
-
-
-def take_orphan_vars() -> list[tirx.Var]:
-    """Return and forget vars declared outside any compute context."""
-    taken = list(_orphans)
-    _orphans.clear()
-    return taken
 
 
 def is_declared(symbol: tirx.Var) -> bool:
