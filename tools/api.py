@@ -20,6 +20,7 @@ from host_backend.errors import OpError
 from host_backend.launch import load_kernel
 from host_backend.register import get_host_tiling
 from host_backend.soc_table import soc_info
+from impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
 from tools import kernel_cache
 from tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
 
@@ -27,7 +28,6 @@ OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"
 #: aclnn's reduction enum: 0 none, 1 mean, 2 sum.
 REDUCTION_ENUM = {0: "none", 1: "mean", 2: "sum"}
-MAX_RANK = 8
 NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "bfloat16": ml_dtypes.bfloat16}
 
 
@@ -70,22 +70,6 @@ def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
                           OP_NAME, name)
 
 
-def _check_shapes(arrays: Mapping[str, np.ndarray]) -> None:
-    shape_x = np.shape(arrays["x"])
-    for name, array in arrays.items():
-        if np.ndim(array) > MAX_RANK:
-            raise OpError("E80012", f"the parameter[{name}] rank should be in [0, {MAX_RANK}], "
-                          f"but actually is {np.ndim(array)} (shape {list(np.shape(array))})",
-                          OP_NAME, name)
-        shape = np.shape(array)
-        if name == "x":
-            continue
-        tail = shape_x[len(shape_x) - len(shape):] if len(shape) <= len(shape_x) else None
-        if tail is None or any(d not in (1, t) for d, t in zip(shape, tail)):
-            raise OpError("E80017", f"the shape {list(shape)} of parameter[{name}] should broadcast "
-                          f"to the shape {list(shape_x)} of x", OP_NAME, name)
-
-
 def binary_cross_entropy_backward(grad_output: np.ndarray, x: np.ndarray, y: np.ndarray,
                                   weight: np.ndarray | None = None, reduction: str | int = "mean",
                                   soc: str | None = None, out_dtype: str | None = None) -> np.ndarray:
@@ -126,10 +110,12 @@ def binary_cross_entropy_backward(grad_output: np.ndarray, x: np.ndarray, y: np.
     with platform.use_soc(soc or platform.current_soc().soc_version) as info:
         dtypes = {name: dtype_name(a) for name, a in arrays.items()}
         check_dtypes(info.soc_version, dtypes)
-        _check_shapes(arrays)
-        promoted = dtypes["x"] if len(set(dtypes.values())) == 1 else "float32"
-        result_dtype = out_dtype or promoted
+        result_dtype = out_dtype or promote_dtypes(dtypes.values())
         check_dtypes(info.soc_version, {"output": result_dtype})
+        descs = {name: {"shape": list(a.shape), "dtype": dtypes[name]} for name, a in arrays.items()}
+        check_binary_cross_entropy_grad(  # the operator's own rules: rank, broadcast to x, ...
+            descs["x"], descs["y"], descs["grad_output"], descs.get("weight"),
+            {"shape": list(arrays["x"].shape), "dtype": result_dtype}, reduction, OP_NAME)
         out_np_dtype = np.dtype(NUMPY_DTYPES[result_dtype])
         shape_x = arrays["x"].shape
         if math.prod(shape_x) == 0:

@@ -100,7 +100,7 @@ def test_bad_input_exits_2_with_one_line(npy, tmp_path, case, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "error:" in err and text in err and "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("error:")
+    assert err.strip().splitlines()[-1].startswith("error: [E8"), "one line with the CANN error code"
     assert not (tmp_path / "never.npy").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".never")]
 
