@@ -156,3 +156,22 @@ def test_launch_refuses_a_non_contiguous_output(tmp_path):
     out = np.zeros((8, 4), np.float16).T
     with pytest.raises(OpError, match="C-contiguous"):
         kernel([np.zeros((4, 8), np.float16), np.zeros((1, 8), np.float16), out])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_broadcast_kernels_keep_vector_instructions(dtype, rank):
+    """LLVM IR of a broadcast pattern holds vector arithmetic, not a scalarised chunk."""
+    import re
+
+    import tvm as apache_tvm
+
+    from host_backend.targets import make_target
+
+    dims = [te.var(f"d{i}", "int64") for i in range(rank)]
+    x = tvm.placeholder(dims, dtype=dtype, name="x")
+    g = tvm.placeholder([1] * (rank - 1) + dims[-1:], dtype=dtype, name="g")
+    res = tbe.vdiv(x, tbe.vadds(tbe.broadcast(g, dims), 1.0))
+    mod = auto_schedule(res).apply([x, g, res], "k")
+    llvm_ir = apache_tvm.compile(mod, target=make_target("llvm")).mod.inspect_source("ll")
+    assert re.search(r"fdiv <\d+ x (float|half)>", llvm_ir), "the chunk was not vectorised"
