@@ -2,9 +2,9 @@
 
 A TBE DSL operator written against CANN's public API compiles here to real
 kernels: LLVM code for the host CPU, or CUDA for NVIDIA GPUs. The pipeline is
-compute (:mod:`host_backend.dsl`) -> schedule (:mod:`host_backend.schedule`) ->
-build (:mod:`host_backend.build`, writes ``kernel_meta/``) -> launch
-(:mod:`host_backend.launch`).
+compute (:mod:`bce_grad.host_backend.dsl`) -> schedule (:mod:`bce_grad.host_backend.schedule`) ->
+build (:mod:`bce_grad.host_backend.build`, writes ``kernel_meta/``) -> launch
+(:mod:`bce_grad.host_backend.launch`).
 
 TVM's runtime reads ``TVM_NUM_THREADS`` once when it starts; unless the user set
 it, the backend uses every core the process may run on.

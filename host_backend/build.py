@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import tvm
 from tvm import te, tirx
 
-from host_backend import platform
-from host_backend.errors import OpError
-from host_backend.op_context import get_context
-from host_backend.targets import make_target, target_config
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.op_context import get_context
+from bce_grad.host_backend.targets import make_target, target_config
 
 if TYPE_CHECKING:
-    from host_backend.schedule import HostSchedule
+    from bce_grad.host_backend.schedule import HostSchedule
 
 KERNEL_NAME_RULE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 _meta_dir = {"path": None}

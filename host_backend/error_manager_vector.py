@@ -1,11 +1,11 @@
 """CANN's ``error_manager_vector``: the ``raise_err_*`` functions DSL operators call.
 
-Every function raises :class:`host_backend.errors.OpError` with the CANN error code
+Every function raises :class:`bce_grad.host_backend.errors.OpError` with the CANN error code
 and a message naming the operator, the parameter, the rule and the value.
 """
 from __future__ import annotations
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 
 def raise_err_input_value_invalid(op_name, param_name, excepted_value, real_value):

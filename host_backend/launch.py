@@ -4,7 +4,7 @@ A :class:`Kernel` reads the JSON that ``build`` wrote, loads the ``.so`` once, a
 on each call picks the case whose static dims match the arrays, binds dynamic
 dims from the arrays' shapes, and passes runtime scalars by name. On the CPU the
 arrays are wrapped without copying (DLPack, any element-aligned address: kernels
-are declared with element alignment, see :mod:`host_backend.schedule.alignment`).
+are declared with element alignment, see :mod:`bce_grad.host_backend.schedule.alignment`).
 bfloat16 arrays
 (``ml_dtypes.bfloat16``) travel as uint16 views retyped on the TVM side.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import tvm
 import tvm_ffi
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 _loaded: dict[str, "Kernel"] = {}
 _lock = threading.Lock()

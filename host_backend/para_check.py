@@ -5,8 +5,8 @@ import functools
 import inspect
 from typing import Callable, Sequence
 
-from host_backend.build import check_kernel_name
-from host_backend.errors import OpError
+from bce_grad.host_backend.build import check_kernel_name
+from bce_grad.host_backend.errors import OpError
 
 REQUIRED_INPUT = "required_input"
 OPTION_INPUT = "option_input"

@@ -11,8 +11,8 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from host_backend.errors import OpError
-from host_backend.soc_table import SocInfo, soc_info
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.soc_table import SocInfo, soc_info
 
 SOC_VERSION = "SOC_VERSION"
 SHORT_SOC_VERSION = "SHORT_SOC_VERSION"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from host_backend.errors import OpError
-from host_backend.op_context import new_context
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.op_context import new_context
 
 OPERATORS: dict[str, Callable] = {}
 COMPUTES: dict[str, Callable] = {}

@@ -6,8 +6,8 @@ from typing import Sequence
 import tvm
 from tvm import te, tirx
 
-from host_backend.dsl.classify import UNKNOWN_DIM
-from host_backend.errors import OpError
+from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM
+from bce_grad.host_backend.errors import OpError
 
 Dim = int | tvm.ir.Expr
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 _TABLE_PATH = Path(__file__).with_name("soc_table.json")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 OP_TYPE = "BinaryCrossEntropyGrad"
 UNKNOWN_DIM = -1

@@ -29,7 +29,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture
 def fp16_only_soc():
     """A SoC-table entry whose vector unit lacks float32, like the SoCs CANN's fp16 branch targets."""
-    from host_backend.soc_table import add_soc, remove_soc
+    from bce_grad.host_backend.soc_table import add_soc, remove_soc
 
     add_soc("AscendTestFp16", ["AscendTestFp16V1"], fp32_vector=False, bf16=False)
     yield "AscendTestFp16V1"

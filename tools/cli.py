@@ -2,7 +2,7 @@
 
 Every subcommand lives in its own module, which exposes ``register(subparsers)``.
 The module adds one parser and sets ``func`` (``args -> int exit code``) on it.
-Errors raised as :class:`host_backend.errors.OpError` (bad input, CANN error code
+Errors raised as :class:`bce_grad.host_backend.errors.OpError` (bad input, CANN error code
 attached) end the command with exit code 2 and a one-line ``error: ...`` on stderr.
 """
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Sequence
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "tools.commands.demo",
-    "tools.commands.run",
-    "tools.commands.compile",
-    "tools.commands.bench",
-    "tools.commands.opinfo",
-    "tools.commands.atc_json",
-    "tools.commands.package",
-    "tools.commands.ut",
-    "tools.commands.st",
+    "bce_grad.tools.commands.demo",
+    "bce_grad.tools.commands.run",
+    "bce_grad.tools.commands.compile",
+    "bce_grad.tools.commands.bench",
+    "bce_grad.tools.commands.opinfo",
+    "bce_grad.tools.commands.atc_json",
+    "bce_grad.tools.commands.package",
+    "bce_grad.tools.commands.ut",
+    "bce_grad.tools.commands.st",
 )
 
 EXIT_OK = 0
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bce-grad`` and return its exit code."""
-    from host_backend.errors import OpError
+    from bce_grad.host_backend.errors import OpError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -19,14 +19,13 @@ from typing import Mapping
 import numpy as np
 import tvm
 
-from host_backend import platform
-from host_backend.build import kernel_meta_at
-from host_backend.dsl.classify import UNKNOWN_DIM, canonical_pattern
-from host_backend.soc_table import SocInfo
-from host_backend.targets import target_config
+from bce_grad.host_backend import platform
+from bce_grad.resources import host_backend_dir, impl_dir
+from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM, canonical_pattern
+from bce_grad.host_backend.soc_table import SocInfo
+from bce_grad.host_backend.targets import target_config
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIRS = ("impl", "host_backend")
 
 
 def cache_dir() -> Path:
@@ -39,10 +38,10 @@ def cache_dir() -> Path:
 def source_hash() -> str:
     """SHA-256 over the operator's and the host backend's source files."""
     digest = hashlib.sha256()
-    for folder in SOURCE_DIRS:
-        for path in sorted((ROOT / folder).rglob("*")):
+    for folder in (impl_dir(), host_backend_dir()):
+        for path in sorted(folder.rglob("*")):
             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}".encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()
 

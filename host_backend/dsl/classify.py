@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Sequence
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 UNKNOWN_DIM = -1
 UNKNOWN_RANK = -2

@@ -12,7 +12,7 @@ from typing import Sequence, Union
 import tvm
 from tvm import te, tirx
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 Scalar = Union[int, float, tvm.ir.Expr]
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "int32")

@@ -5,7 +5,7 @@ The operator describes *what* to compute; this package decides *how*. A
 :meth:`HostSchedule.apply` turns them into a TIR PrimFunc with the argument order
 ``build`` asks for, then applies the first schedule rule that fits the target (a rule
 returns the scheduled module, or None when it does not fit):
-see :mod:`host_backend.schedule.cpu` and :mod:`host_backend.schedule.cuda`.
+see :mod:`bce_grad.host_backend.schedule.cpu` and :mod:`bce_grad.host_backend.schedule.cuda`.
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Sequence
 import tvm
 from tvm import s_tir, te, tirx
 
-from host_backend import platform
-from host_backend.schedule import cpu, cuda
-from host_backend.schedule.alignment import element_aligned
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.schedule import cpu, cuda
+from bce_grad.host_backend.schedule.alignment import element_aligned
 
 
 @dataclass
@@ -96,7 +96,7 @@ def auto_schedule(outs: te.Tensor | Sequence[te.Tensor], option: dict | None = N
 
 def _runtime_scalars(outputs: Sequence[te.Tensor]) -> list[tirx.Var]:
     """Vars declared with ``tbe.dsl.var`` that compute bodies use and shapes do not, in graph order."""
-    from host_backend.dsl import context  # the DSL package imports this one: import late
+    from bce_grad.host_backend.dsl import context  # the DSL package imports this one: import late
 
     dims = _shape_vars(outputs)
     found: dict[str, tirx.Var] = {}

@@ -9,7 +9,7 @@ import tvm
 from tvm import s_tir
 from tvm.s_tir import dlight
 
-from host_backend.targets import make_target
+from bce_grad.host_backend.targets import make_target
 
 
 class DlightDefault:

@@ -30,13 +30,13 @@ try:
 
     IS_HOST_BACKEND = False
 except ImportError:
-    from host_backend import dsl as tbe  # noqa: F401
-    from host_backend import error_manager_vector, para_check, shape_util  # noqa: F401
-    from host_backend import platform as tbe_platform  # noqa: F401
-    from host_backend import tvm_shim as tvm  # noqa: F401
-    from host_backend.dsl import OpPatternMode, classify  # noqa: F401
-    from host_backend.op_context import tbe_context  # noqa: F401
-    from host_backend.register import (  # noqa: F401
+    from bce_grad.host_backend import dsl as tbe  # noqa: F401
+    from bce_grad.host_backend import error_manager_vector, para_check, shape_util  # noqa: F401
+    from bce_grad.host_backend import platform as tbe_platform  # noqa: F401
+    from bce_grad.host_backend import tvm_shim as tvm  # noqa: F401
+    from bce_grad.host_backend.dsl import OpPatternMode, classify  # noqa: F401
+    from bce_grad.host_backend.op_context import tbe_context  # noqa: F401
+    from bce_grad.host_backend.register import (  # noqa: F401
         register_host_tiling, register_operator, register_operator_compute,
     )
 

@@ -2,8 +2,9 @@
  * Copyright 2025 the bce-grad authors. Licensed under the Apache License, Version 2.0.
  *
  * IR of the custom operator BinaryCrossEntropyGrad.
- * The dtypes and formats each SoC supports are listed in op_info_cfg/ai_core/<soc>/*.ini;
- * the TensorType lists below are their union.
+ * The dtypes and formats each SoC supports are listed in the op info file of each SoC,
+ * op_info_cfg/ai_core/<soc>/binary_cross_entropy_grad.ini; the TensorType lists below
+ * are their union.
  */
 #ifndef OPS_BUILT_IN_OP_PROTO_INC_BINARY_CROSS_ENTROPY_GRAD_H_
 #define OPS_BUILT_IN_OP_PROTO_INC_BINARY_CROSS_ENTROPY_GRAD_H_

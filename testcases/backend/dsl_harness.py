@@ -7,10 +7,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from host_backend import dsl as tbe
-from host_backend import tvm_shim as tvm
-from host_backend.build import kernel_meta_at
-from host_backend.launch import Kernel
+from bce_grad.host_backend import dsl as tbe
+from bce_grad.host_backend import tvm_shim as tvm
+from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend.launch import Kernel
 
 _names = itertools.count()
 

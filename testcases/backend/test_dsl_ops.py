@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from tvm import te
 
-from host_backend import dsl as tbe
-from host_backend.errors import OpError
+from bce_grad.host_backend import dsl as tbe
+from bce_grad.host_backend.errors import OpError
 from testcases.backend.dsl_harness import build_and_run
 
 DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from tvm import te
 
-from host_backend import dsl as tbe
-from host_backend import tvm_shim as tvm
-from host_backend.build import check_kernel_name, kernel_meta_at
-from host_backend.errors import OpError
-from host_backend.launch import Kernel
-from host_backend.platform import use_backend_target, use_soc
-from host_backend.schedule import auto_schedule
+from bce_grad.host_backend import dsl as tbe
+from bce_grad.host_backend import tvm_shim as tvm
+from bce_grad.host_backend.build import check_kernel_name, kernel_meta_at
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.launch import Kernel
+from bce_grad.host_backend.platform import use_backend_target, use_soc
+from bce_grad.host_backend.schedule import auto_schedule
 
 
 def _bce_like(n, m):
@@ -137,7 +137,7 @@ def test_cpu_kernels_assume_only_element_alignment(dtype, itemsize):
 
     import tvm as apache_tvm
 
-    from host_backend.targets import make_target
+    from bce_grad.host_backend.targets import make_target
 
     n, m = te.var("n", "int64"), te.var("m", "int64")
     x = tvm.placeholder((n, m), dtype=dtype, name="x")
@@ -166,7 +166,7 @@ def test_broadcast_kernels_keep_vector_instructions(dtype, rank):
 
     import tvm as apache_tvm
 
-    from host_backend.targets import make_target
+    from bce_grad.host_backend.targets import make_target
 
     dims = [te.var(f"d{i}", "int64") for i in range(rank)]
     x = tvm.placeholder(dims, dtype=dtype, name="x")

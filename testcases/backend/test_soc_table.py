@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from host_backend import platform
-from host_backend.errors import OpError
-from host_backend.soc_table import known_soc_versions, short_soc_version, soc_info
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.soc_table import known_soc_versions, short_soc_version, soc_info
 
 SHORT = {
     "Ascend910A": "Ascend910", "Ascend910ProB": "Ascend910", "Ascend910PremiumA": "Ascend910",

@@ -8,8 +8,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from testcases.golden import binary_cross_entropy_grad_golden as golden
-from tools.cli import COMMAND_MODULES, build_parser, main
+from bce_grad.golden import binary_cross_entropy_grad_golden as golden
+from bce_grad.tools.cli import COMMAND_MODULES, build_parser, main
 
 SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001
 
@@ -108,7 +108,7 @@ def test_bad_input_exits_2_with_one_line(npy, tmp_path, case, capsys):
 def test_console_script_end_to_end(npy, tmp_path):
     _, paths = npy
     out = tmp_path / "o.npy"
-    done = subprocess.run([sys.executable, "-m", "tools.cli", *_args(paths, out=out)],
+    done = subprocess.run([sys.executable, "-m", "bce_grad.tools.cli", *_args(paths, out=out)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert np.load(out).shape == (4, 6)

@@ -6,7 +6,7 @@ from typing import Callable
 import pytest
 
 #: The subcommands this test folder covers.
-DEPLOY_COMMANDS = ("tools.commands.opinfo", "tools.commands.atc_json", "tools.commands.package")
+DEPLOY_COMMANDS = ("bce_grad.tools.commands.opinfo", "bce_grad.tools.commands.atc_json", "bce_grad.tools.commands.package")
 
 
 @pytest.fixture(scope="session")
@@ -17,19 +17,19 @@ def deploy_commands() -> tuple[str, ...]:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
-    """Run ``bce-grad`` through ``tools.cli.main`` with the deploy subcommands only.
+    """Run ``bce-grad`` through ``bce_grad.tools.cli.main`` with the deploy subcommands only.
 
     The other subcommands belong to other parts of the project; loading only these keeps
     a failure there from masking (or faking) a result here. ``test_cli_lists_deploy_commands``
     checks that the real CLI registers them.
     """
-    import tools.cli
+    import bce_grad.tools.cli
 
-    monkeypatch.setattr(tools.cli, "COMMAND_MODULES", DEPLOY_COMMANDS)
+    monkeypatch.setattr(bce_grad.tools.cli, "COMMAND_MODULES", DEPLOY_COMMANDS)
 
     def run(*argv: str) -> int:
         try:
-            return tools.cli.main(list(argv))
+            return bce_grad.tools.cli.main(list(argv))
         except SystemExit as exc:  # argparse usage errors
             return int(exc.code)
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tools.deploy.op_info import (
-    OP_TYPE, PROJECT_ROOT, REDUCTIONS, SOC_DIRS, io_params, load_op_info, supported_dtypes,
+from bce_grad.tools.deploy.op_info import (
+    OP_TYPE, REDUCTIONS, SOC_DIRS, io_params, load_op_info, supported_dtypes,
 )
 
+#: The repository checkout these tests run in.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HEADER = PROJECT_ROOT / "op_proto" / "inc" / "binary_cross_entropy_grad.h"
 SOURCE = PROJECT_ROOT / "op_proto" / "binary_cross_entropy_grad.cc"
 IMPL_FILES = [PROJECT_ROOT / "impl" / "binary_cross_entropy_grad.py",

@@ -1,4 +1,4 @@
-"""``bce-grad opinfo`` and ``bce-grad atc-json`` through ``tools.cli.main``."""
+"""``bce-grad opinfo`` and ``bce-grad atc-json`` through ``bce_grad.tools.cli.main``."""
 from __future__ import annotations
 
 import json
@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-import tools.cli
-from tools.deploy.op_info import SOC_DIRS
+import bce_grad.tools.cli
+from bce_grad.tools.deploy.op_info import SOC_DIRS
 
 GOLDEN = Path(__file__).with_name("golden")
 
 
 def test_cli_lists_deploy_commands(deploy_commands):
-    assert set(deploy_commands) <= set(tools.cli.COMMAND_MODULES)
+    assert set(deploy_commands) <= set(bce_grad.tools.cli.COMMAND_MODULES)
 
 
 def test_opinfo_writes_golden_json_for_every_soc(cli, tmp_path, capsys):

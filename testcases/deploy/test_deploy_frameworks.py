@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from tools.deploy.frameworks import mindspore_registration, tf_op_registration, tf_parser_plugin
-from tools.deploy.op_info import OP_TYPE, SOC_DIRS, dtype_columns, io_params, load_op_info
+from bce_grad.tools.deploy.frameworks import mindspore_registration, tf_op_registration, tf_parser_plugin
+from bce_grad.tools.deploy.op_info import OP_TYPE, SOC_DIRS, dtype_columns, io_params, load_op_info
 
 
 class _Recorder:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from host_backend.errors import OpError
-from op_proto.infer_shape import infer_shape
+from bce_grad.host_backend.errors import OpError
+from bce_grad.op_proto.infer_shape import infer_shape
 
 
 def test_static_shape_copies_x():

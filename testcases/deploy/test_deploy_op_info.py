@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from host_backend.errors import OpError
-from tools.deploy import op_info
-from tools.deploy.op_info import (
+from bce_grad.host_backend.errors import OpError
+from bce_grad.tools.deploy import op_info
+from bce_grad.tools.deploy.op_info import (
     OP_INFO_DIR, SOC_DIRS, OpInfoError, load_op_info, op_info_json, parse_op_info_files,
     soc_dir_for_short_soc, supported_dtypes,
 )
@@ -70,8 +70,10 @@ def test_soc_dir_for_short_soc(short, soc_dir):
     assert soc_dir_for_short_soc(short) == soc_dir
 
 
-def test_project_root_is_found_from_the_module():
-    assert op_info.PROJECT_ROOT == Path(__file__).resolve().parents[2]
+def test_op_info_dir_is_found_through_the_import_system():
+    import bce_grad.op_info_cfg
+
+    assert op_info.OP_INFO_DIR == Path(bce_grad.op_info_cfg.__file__).parent / "ai_core"
 
 
 GOOD = """[BinaryCrossEntropyGrad]

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.deploy.files import FIXED_MTIME
-from tools.deploy.op_info import PROJECT_ROOT, SOC_DIRS
+from bce_grad.tools.deploy.files import FIXED_MTIME
+from bce_grad.tools.deploy.op_info import SOC_DIRS
+
+#: The repository checkout these tests run in.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh needs bash")
 
@@ -19,12 +22,12 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="install.sh
 @pytest.fixture(scope="module")
 def package(tmp_path_factory, deploy_commands) -> Path:
     """One package built through the CLI, shared by the tests of this module."""
-    import tools.cli
+    import bce_grad.tools.cli
 
     out = tmp_path_factory.mktemp("pkg")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tools.cli, "COMMAND_MODULES", deploy_commands)
-        assert tools.cli.main(["package", "--out", str(out)]) == 0
+        patch.setattr(bce_grad.tools.cli, "COMMAND_MODULES", deploy_commands)
+        assert bce_grad.tools.cli.main(["package", "--out", str(out)]) == 0
     return out / "bce_grad_opp_customize"
 
 

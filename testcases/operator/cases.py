@@ -4,8 +4,8 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from testcases.golden import ulp_distance  # noqa: F401 - re-exported for the tests
-from tools.deploy.op_info import SOC_DIRS, supported_dtypes
+from bce_grad.golden import ulp_distance  # noqa: F401 - re-exported for the tests
+from bce_grad.tools.deploy.op_info import SOC_DIRS, supported_dtypes
 
 DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 REDUCTIONS = ("none", "mean", "sum")

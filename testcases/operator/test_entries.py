@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host_backend.build import kernel_meta_at
-from host_backend.launch import Kernel
-from host_backend.platform import use_soc
+from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend.launch import Kernel
+from bce_grad.host_backend.platform import use_soc
 from impl.binary_cross_entropy_grad import binary_cross_entropy_grad as static_entry
-from testcases.golden import binary_cross_entropy_grad_golden as golden
+from bce_grad.golden import binary_cross_entropy_grad_golden as golden
 
 
 def _desc(shape, dtype):

@@ -5,12 +5,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from host_backend.build import kernel_meta_at
-from host_backend.errors import OpError
-from host_backend.platform import use_soc
+from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.platform import use_soc
 from impl.binary_cross_entropy_grad import binary_cross_entropy_grad as static_entry
 from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad as dynamic_entry
-from tools.api import binary_cross_entropy_backward as bce_backward
+from bce_grad.api import binary_cross_entropy_backward as bce_backward
 
 F32 = np.full((2, 3), 0.5, np.float32)
 BAD_CALLS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from testcases.golden import binary_cross_entropy_grad_golden as golden
+from bce_grad.golden import binary_cross_entropy_grad_golden as golden
 
 
 def test_hand_computed_values():

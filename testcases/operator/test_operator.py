@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from testcases.golden import binary_cross_entropy_grad_golden as golden
+from bce_grad.golden import binary_cross_entropy_grad_golden as golden
 from testcases.operator.cases import (
     BROADCASTS, DTYPES, REDUCTIONS, SOC_DTYPES, ULP_TOLERANCE, X_SHAPE, make_inputs, ulp_distance,
 )
-from tools.api import binary_cross_entropy_backward as bce_backward
-from tools.kernel_cache import cache_dir
+from bce_grad.api import binary_cross_entropy_backward as bce_backward
+from bce_grad.tools.kernel_cache import cache_dir
 
 
 def _run(data: dict, reduction: str, soc: str = "Ascend910B1", out_dtype: str | None = None):
@@ -127,7 +127,7 @@ def test_reduction_enum_matches_names():
 
 def test_cache_is_reused_by_a_new_process(tmp_path):
     env = dict(os.environ, BCE_GRAD_CACHE=str(tmp_path))
-    script = ("import numpy as np; from tools.api import binary_cross_entropy_backward as f; "
+    script = ("import numpy as np; from bce_grad.api import binary_cross_entropy_backward as f; "
               "a = np.full((3, 7), 0.25, np.float32); print(float(f(a, a, a * 0, None, 'sum')[0, 0]))")
     first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                            check=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from testcases.operator.cases import DTYPES, make_inputs
-from tools.api import binary_cross_entropy_backward as bce_backward
+from bce_grad.api import binary_cross_entropy_backward as bce_backward
 
 torch = pytest.importorskip("torch", reason="torch is not installed: PyTorch comparisons skipped")
 pytestmark = pytest.mark.torch

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.cli import main
-from tools.ut_frame import ensure_op_test_frame
-from tools.ut_frame.common.precision_info import PrecisionStandard, compare_precision
-from tools.ut_frame.ut.runner import run_ut
+from bce_grad.tools.cli import main
+from bce_grad.tools.ut_frame import ensure_op_test_frame
+from bce_grad.tools.ut_frame.common.precision_info import PrecisionStandard, compare_precision
+from bce_grad.tools.ut_frame.ut.runner import run_ut
 
 ensure_op_test_frame()
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEADER = """
 from op_test_frame.ut import OpUT
 from op_test_frame.common import precision_info
-from testcases.golden import binary_cross_entropy_grad_golden
+from bce_grad.golden import binary_cross_entropy_grad_golden
 from testcases.ut.bce_grad_ut_helpers import io, calc_expect_func
 
 ut_case = OpUT("BinaryCrossEntropyGrad", "impl.dynamic.binary_cross_entropy_grad",
@@ -133,7 +133,7 @@ def test_real_op_test_frame_is_not_shadowed(tmp_path):
     fake = tmp_path / "op_test_frame"
     fake.mkdir()
     (fake / "__init__.py").write_text("REAL = True\n")
-    code = ("import sys; from tools.ut_frame import ensure_op_test_frame; "
+    code = ("import sys; from bce_grad.tools.ut_frame import ensure_op_test_frame; "
             "print(ensure_op_test_frame(), getattr(sys.modules['op_test_frame'], 'REAL', False))")
     env_path = f"{tmp_path}:{ROOT}"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

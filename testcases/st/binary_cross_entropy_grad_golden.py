@@ -15,7 +15,7 @@ import numpy as np
 if str(Path(__file__).resolve().parents[2]) not in sys.path:  # loaded by file path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from testcases.golden import binary_cross_entropy_grad_golden  # noqa: E402
+from bce_grad.golden import binary_cross_entropy_grad_golden  # noqa: E402
 
 
 def calc_expect_func(x: dict, y: dict, grad_output: dict, weight: dict | None = None,

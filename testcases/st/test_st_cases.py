@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
-from tools.st_frame.case_file import CaseFileError, load_case_file
-from tools.st_frame.compare import compare, parse_err_thr
+from bce_grad.tools.cli import main
+from bce_grad.tools.st_frame.case_file import CaseFileError, load_case_file
+from bce_grad.tools.st_frame.compare import compare, parse_err_thr
 
 CASE_FILE = Path(__file__).with_name("BinaryCrossEntropyGrad_case.json")
 
@@ -27,7 +27,7 @@ def test_st_case_file_passes_on_ascend910b1(tmp_path, capsys):
 def test_st_wrong_golden_fails(tmp_path, capsys):
     # A golden without the mean scaling (the public CANN UT golden's bug) must fail the case.
     (tmp_path / "unscaled.py").write_text(
-        "from testcases.golden import binary_cross_entropy_grad_golden as g\n"
+        "from bce_grad.golden import binary_cross_entropy_grad_golden as g\n"
         "def calc_expect_func(x, y, grad_output, weight=None, output=None, reduction='mean'):\n"
         "    return g(x['value'], y['value'], grad_output['value'], weight and weight['value'], 'sum')\n")
     cases = json.loads(CASE_FILE.read_text())[:1]

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 from op_test_frame.common import precision_info
 
-from testcases.golden import binary_cross_entropy_grad_golden
+from bce_grad.golden import binary_cross_entropy_grad_golden
 
 #: SoCs the UT runs on, and those whose op info lists bfloat16.
 ALL_SOCS = ["Ascend910A", "Ascend910B1", "Ascend910_9391", "Ascend310P3", "Ascend950PR_9599"]

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tools.ut_frame import ensure_op_test_frame
+from bce_grad.tools.ut_frame import ensure_op_test_frame
 
 ensure_op_test_frame()
 
 from testcases.ut.bce_grad_ut_helpers import ALL_SOCS  # noqa: E402
-from tools.ut_frame.ut.executor import RunConfig, run_case  # noqa: E402
-from tools.ut_frame.ut.loader import CASE_FILE_PATTERN, load_ut_case  # noqa: E402
+from bce_grad.tools.ut_frame.ut.executor import RunConfig, run_case  # noqa: E402
+from bce_grad.tools.ut_frame.ut.loader import CASE_FILE_PATTERN, load_ut_case  # noqa: E402
 
 _OUT: dict[str, RunConfig] = {}
 

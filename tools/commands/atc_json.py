@@ -6,10 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from host_backend.errors import OpError
-from tools.deploy.atc import parse_shape, single_op_json
-from tools.deploy.files import write_atomic
-from tools.deploy.op_info import REDUCTIONS
+from bce_grad.host_backend.errors import OpError
+from bce_grad.tools.deploy.atc import parse_shape, single_op_json
+from bce_grad.tools.deploy.files import write_atomic
+from bce_grad.tools.deploy.op_info import REDUCTIONS
 
 
 def _shape_arg(text: str) -> list[int]:

@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from testcases.golden import binary_cross_entropy_grad_golden
-from tools.api import binary_cross_entropy_backward
-from tools.commands.common import NUMPY_DTYPES, add_soc_option
+from bce_grad.golden import binary_cross_entropy_grad_golden
+from bce_grad.api import binary_cross_entropy_backward
+from bce_grad.tools.commands.common import NUMPY_DTYPES, add_soc_option
 
 SHAPE = (1024, 4096)
 COPY_ELEMENTS = 16 * 1024 * 1024

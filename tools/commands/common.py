@@ -9,8 +9,8 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
-from host_backend.errors import OpError
-from host_backend.platform import DEFAULT_SOC_VERSION
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.platform import DEFAULT_SOC_VERSION
 
 DTYPES = ("float16", "bfloat16", "float32")
 REDUCTIONS = ("none", "mean", "sum")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from host_backend import platform
-from host_backend.build import kernel_meta_at
-from host_backend.errors import OpError
-from tools.api import check_dtypes
-from tools.commands.common import DTYPES, add_reduction_option, add_soc_option
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend.errors import OpError
+from bce_grad.api import check_dtypes
+from bce_grad.tools.commands.common import DTYPES, add_reduction_option, add_soc_option
 
 
 def _shape(text: str) -> list[int]:

@@ -7,12 +7,12 @@ import time
 
 import numpy as np
 
-from host_backend import platform
-from host_backend.errors import OpError
-from testcases.golden import binary_cross_entropy_grad_golden, ulp_distance
-from tools.api import binary_cross_entropy_backward
-from tools.commands.common import NUMPY_DTYPES, REDUCTIONS, add_soc_option
-from tools.deploy.op_info import soc_dir_for_short_soc, supported_dtypes
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.errors import OpError
+from bce_grad.golden import binary_cross_entropy_grad_golden, ulp_distance
+from bce_grad.api import binary_cross_entropy_backward
+from bce_grad.tools.commands.common import NUMPY_DTYPES, REDUCTIONS, add_soc_option
+from bce_grad.tools.deploy.op_info import soc_dir_for_short_soc, supported_dtypes
 
 SHAPE = (512, 4096)
 #: Calls after the first; the table shows their median.

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tools.deploy.artifacts import DEFAULT_OP_INFO_OUT, write_ops_info_json
-from tools.deploy.op_info import SOC_DIRS
+from bce_grad.tools.deploy.artifacts import DEFAULT_OP_INFO_OUT, write_ops_info_json
+from bce_grad.tools.deploy.op_info import SOC_DIRS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OP_INFO_OUT, metavar="DIR",
-        help="output directory (default: build/op_info in the project root)",
+        help="output directory (default: build/op_info under the current directory)",
     )
     parser.add_argument(
         "--soc", action="append", choices=SOC_DIRS, metavar="SOC",

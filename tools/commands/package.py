@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tools.deploy.package import DEFAULT_VENDOR, build_package
+from bce_grad.tools.deploy.package import DEFAULT_VENDOR, build_package
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

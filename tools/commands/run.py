@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from tools.api import binary_cross_entropy_backward
-from tools.commands.common import (
+from bce_grad.api import binary_cross_entropy_backward
+from bce_grad.tools.commands.common import (
     DTYPES, add_reduction_option, add_soc_option, cast_input, load_npy, save_npy_atomic,
 )
 

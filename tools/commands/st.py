@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from bce_grad.tools.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the case file; print one line per sub-case; 1 if any failed."""
-    from tools.st_frame.case_file import CaseFileError
-    from tools.st_frame.compare import parse_err_thr
-    from tools.st_frame.runner import run_st
+    from bce_grad.tools.st_frame.case_file import CaseFileError
+    from bce_grad.tools.st_frame.compare import parse_err_thr
+    from bce_grad.tools.st_frame.runner import run_st
 
     try:
         err_thr = parse_err_thr(args.err_thr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from bce_grad.tools.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the cases, print one line per case and return 1 if any failed."""
-    from tools.ut_frame import ensure_op_test_frame
-    from tools.ut_frame.ut.runner import format_console, run_ut
+    from bce_grad.tools.ut_frame import ensure_op_test_frame
+    from bce_grad.tools.ut_frame.ut.runner import format_console, run_ut
 
     ensure_op_test_frame()
     try:

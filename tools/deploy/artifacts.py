@@ -4,11 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from tools.deploy.files import write_atomic
-from tools.deploy.op_info import PROJECT_ROOT, SOC_DIRS, load_op_info, op_info_json
+from bce_grad.tools.deploy.files import write_atomic
+from bce_grad.tools.deploy.op_info import SOC_DIRS, load_op_info, op_info_json
 
-#: Where ``bce-grad opinfo`` writes when ``--out`` is not given (ignored by git).
-DEFAULT_OP_INFO_OUT = PROJECT_ROOT / "build" / "op_info"
+#: Where ``bce-grad opinfo`` writes when ``--out`` is not given: ``build/op_info`` under the
+#: current directory (``build/`` is ignored by git).
+DEFAULT_OP_INFO_OUT = Path("build") / "op_info"
 
 
 def ops_info_file_name(soc_dir: str) -> str:
@@ -27,7 +28,7 @@ def write_ops_info_json(out_dir: Path, soc_dirs: Iterable[str] = SOC_DIRS) -> li
     out_dir : Path
         The directory that receives one sub-directory per SoC.
     soc_dirs : iterable of str
-        SoC directory names; all of :data:`~tools.deploy.op_info.SOC_DIRS` by default.
+        SoC directory names; all of :data:`~bce_grad.tools.deploy.op_info.SOC_DIRS` by default.
 
     Returns
     -------

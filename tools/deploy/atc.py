@@ -7,9 +7,9 @@ does not list is rejected here instead of deep inside ATC.
 """
 from __future__ import annotations
 
-from host_backend.errors import OpError
-from host_backend.soc_table import short_soc_version
-from tools.deploy.op_info import (
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.soc_table import short_soc_version
+from bce_grad.tools.deploy.op_info import (
     INI_DTYPES, OP_TYPE, REDUCTIONS, SOC_DIRS, dtype_columns, io_params, load_op_info,
     soc_dir_for_short_soc, supported_dtypes,
 )
@@ -63,7 +63,7 @@ def single_op_json(shape: list[int], dtype: str, reduction: str = "mean",
         ``float16``, ``float32`` (or ``float``) or ``bfloat16``; must be listed in the
         SoC's op info.
     reduction : str
-        One of :data:`~tools.deploy.op_info.REDUCTIONS`.
+        One of :data:`~bce_grad.tools.deploy.op_info.REDUCTIONS`.
     with_weight : bool
         Whether to pass the optional input ``weight``. When False it is left out; it is
         the last input, so the others keep their positions.

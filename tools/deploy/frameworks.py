@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from tools.deploy.op_info import (
+from bce_grad.tools.deploy.op_info import (
     OP_TYPE, REDUCTIONS, SOC_DIRS, dtype_columns, io_params, load_op_info,
 )
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError
 
 #: A key part: letters, digits and underscores, as every CANN op info key is spelled.
 _KEY_PART = re.compile(r"[A-Za-z0-9_]+")

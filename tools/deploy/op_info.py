@@ -18,18 +18,19 @@ import json
 import re
 from pathlib import Path
 
-from host_backend.errors import OpError
-from tools.deploy.ini_parser import OpInfoError, ParsedIni, parse_ini_files
+from bce_grad.host_backend.errors import OpError
+from bce_grad.resources import op_info_dir
+from bce_grad.tools.deploy.ini_parser import OpInfoError, ParsedIni, parse_ini_files
 
 __all__ = [
-    "OP_TYPE", "REDUCTIONS", "OpInfoError", "PROJECT_ROOT", "OP_INFO_DIR", "SOC_DIRS",
+    "OP_TYPE", "REDUCTIONS", "OpInfoError", "OP_INFO_DIR", "SOC_DIRS",
     "load_op_info", "parse_op_info_files", "supported_dtypes", "soc_dir_for_short_soc",
     "op_info_json", "io_params", "dtype_columns",
 ]
 
 OP_TYPE = "BinaryCrossEntropyGrad"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-OP_INFO_DIR = PROJECT_ROOT / "op_info_cfg" / "ai_core"
+#: ``op_info_cfg/ai_core``, found through the import system (package data when installed).
+OP_INFO_DIR = op_info_dir()
 
 #: Values of the ``reduction`` attr. The .ini only says ``attr_reduction.value=all``;
 #: the op's contract (reference/cann-operator.md §1) restricts it to these.

@@ -19,11 +19,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_backend.errors import OpError
-from tools.deploy.artifacts import ops_info_file_name
-from tools.deploy.files import reproducible_tar_gz, write_atomic
-from tools.deploy.frameworks import FRAMEWORK_FILES
-from tools.deploy.op_info import OP_TYPE, PROJECT_ROOT, SOC_DIRS, load_op_info, op_info_json
+from bce_grad.host_backend.errors import OpError
+from bce_grad.tools.deploy.artifacts import ops_info_file_name
+from bce_grad.tools.deploy.files import reproducible_tar_gz, write_atomic
+from bce_grad.tools.deploy.frameworks import FRAMEWORK_FILES
+from bce_grad.resources import impl_dir, op_proto_dir
+from bce_grad.tools.deploy.op_info import OP_TYPE, SOC_DIRS, load_op_info, op_info_json
 
 DEFAULT_VENDOR = "customize"
 INSTALL_TEMPLATE = Path(__file__).with_name("install.sh.in")
@@ -74,14 +75,14 @@ def _install_script(vendor: str) -> str:
     return INSTALL_TEMPLATE.read_text(encoding="utf-8").replace("@VENDOR@", vendor)
 
 
-def stage_tree(root: Path, vendor: str, project_root: Path = PROJECT_ROOT) -> None:
+def stage_tree(root: Path, vendor: str) -> None:
     """Write the whole package tree under ``root`` (which must be empty)."""
     vendor_dir = root / "vendors" / vendor
     tbe = vendor_dir / "op_impl" / "ai_core" / "tbe"
     for soc in SOC_DIRS:
         write_atomic(tbe / "config" / soc / ops_info_file_name(soc), op_info_json(load_op_info(soc)))
-    _copy_sources(project_root / "impl", (".py",), tbe / f"{vendor}_impl")
-    _copy_sources(project_root / "op_proto", _PROTO_SUFFIXES, vendor_dir / "op_proto")
+    _copy_sources(impl_dir(), (".py",), tbe / f"{vendor}_impl")
+    _copy_sources(op_proto_dir(), _PROTO_SUFFIXES, vendor_dir / "op_proto")
     for rel, generate in FRAMEWORK_FILES.items():
         write_atomic(vendor_dir / "framework" / rel, generate())
     write_atomic(root / "vendors" / "config.ini", f"load_priority={vendor}\n")

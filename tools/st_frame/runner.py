@@ -16,11 +16,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tools.st_frame.case_file import SubCase, expand_case, load_case_file
-from tools.st_frame.compare import compare
-from tools.ut_frame import host_kernel
-from tools.ut_frame.common.data_generator import gen_data, np_dtype
-from tools.ut_frame.ut.case_info import snake_name
+from bce_grad.tools.st_frame.case_file import SubCase, expand_case, load_case_file
+from bce_grad.tools.st_frame.compare import compare
+from bce_grad.tools.ut_frame import host_kernel
+from bce_grad.tools.ut_frame.common.data_generator import gen_data, np_dtype
+from bce_grad.tools.ut_frame.ut.case_info import snake_name
 
 
 def _load_golden(spec: str, json_path: Path) -> Callable:

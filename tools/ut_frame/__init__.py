@@ -15,18 +15,18 @@ import sys
 FRAME_NAME = "op_test_frame"
 #: Module names of the public API, and the host modules that implement them.
 ALIASES = {
-    "op_test_frame": "tools.ut_frame",
-    "op_test_frame.common": "tools.ut_frame.common",
-    "op_test_frame.common.precision_info": "tools.ut_frame.common.precision_info",
-    "op_test_frame.common.data_generator": "tools.ut_frame.common.data_generator",
-    "op_test_frame.ut": "tools.ut_frame.ut",
+    "op_test_frame": "bce_grad.tools.ut_frame",
+    "op_test_frame.common": "bce_grad.tools.ut_frame.common",
+    "op_test_frame.common.precision_info": "bce_grad.tools.ut_frame.common.precision_info",
+    "op_test_frame.common.data_generator": "bce_grad.tools.ut_frame.common.data_generator",
+    "op_test_frame.ut": "bce_grad.tools.ut_frame.ut",
 }
 
 
 def is_host_frame(module_name: str = FRAME_NAME) -> bool:
     """True when ``op_test_frame`` resolves to this host implementation."""
     module = sys.modules.get(module_name)
-    return module is not None and module.__name__.startswith("tools.ut_frame")
+    return module is not None and module.__name__.startswith("bce_grad.tools.ut_frame")
 
 
 def ensure_op_test_frame() -> bool:

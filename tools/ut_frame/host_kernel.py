@@ -15,13 +15,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from host_backend import platform
-from host_backend.build import kernel_meta_at
-from host_backend.dsl.classify import canonical_pattern
-from host_backend.launch import load_kernel
-from host_backend.op_context import new_context
-from host_backend.register import TILINGS
-from tools.ut_frame.common.data_generator import np_dtype
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend.dsl.classify import canonical_pattern
+from bce_grad.host_backend.launch import load_kernel
+from bce_grad.host_backend.op_context import new_context
+from bce_grad.host_backend.register import TILINGS
+from bce_grad.tools.ut_frame.common.data_generator import np_dtype
 
 #: CANN dtype spellings and the names the op info uses.
 DTYPE_NAMES = {"float": "float32", "half": "float16", "bf16": "bfloat16"}
@@ -47,7 +47,7 @@ def named_params(func: Callable, params: Sequence[Any]) -> list[tuple[str, Any]]
 
 def fe_check(soc: str, func: Callable, params: Sequence[Any]) -> None:
     """FE's check before compiling: every tensor dtype must be in the SoC's op info."""
-    from tools.api import check_dtypes
+    from bce_grad.api import check_dtypes
 
     dtypes = {name: DTYPE_NAMES.get(str(v.get("dtype")), str(v.get("dtype")))
               for name, v in named_params(func, params) if isinstance(v, dict) and "dtype" in v}

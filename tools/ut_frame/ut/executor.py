@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from tools.ut_frame import host_kernel
-from tools.ut_frame.common.data_generator import gen_data
-from tools.ut_frame.common.precision_info import compare_precision, get_default_standard
-from tools.ut_frame.ut.case_info import FAILED, SUCCESS, CaseResult, CaseUsage, OpUTCase
+from bce_grad.tools.ut_frame import host_kernel
+from bce_grad.tools.ut_frame.common.data_generator import gen_data
+from bce_grad.tools.ut_frame.common.precision_info import compare_precision, get_default_standard
+from bce_grad.tools.ut_frame.ut.case_info import FAILED, SUCCESS, CaseResult, CaseUsage, OpUTCase
 
 DEFAULT_VALUE_RANGE = (0.1, 1.0)
 

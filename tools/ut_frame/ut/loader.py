@@ -35,7 +35,7 @@ def _module_name(path: Path) -> str:
 
 def load_case_module(path: Path) -> ModuleType:
     """Import a case file by path (once per process)."""
-    from tools.ut_frame import ensure_op_test_frame
+    from bce_grad.tools.ut_frame import ensure_op_test_frame
 
     ensure_op_test_frame()
     name = _module_name(path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Sequence
 
-from tools.ut_frame.common.precision_info import PrecisionStandard
-from tools.ut_frame.ut.case_info import (
+from bce_grad.tools.ut_frame.common.precision_info import PrecisionStandard
+from bce_grad.tools.ut_frame.ut.case_info import (
     SUCCESS, CaseResult, CaseUsage, OpUTCase, check_expect, normalize_support_soc, snake_name,
 )
 
@@ -109,7 +109,7 @@ class OpUT:
             simulator_mode: str | None = None, simulator_lib_path: str | None = None,
             data_path: str = "./data", kernel_meta_path: str = "./kernel_meta") -> list[CaseResult]:
         """Run the matching cases on each SoC on the host; print and return the results."""
-        from tools.ut_frame.ut.executor import RunConfig, run_case
+        from bce_grad.tools.ut_frame.ut.executor import RunConfig, run_case
         del simulator_lib_path
         socs = [s for s in soc.split(",")] if isinstance(soc, str) else list(soc)
         names = case_name.split(",") if isinstance(case_name, str) else case_name

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from tools.ut_frame.ut.case_info import FAILED, CaseResult, CaseUsage
-from tools.ut_frame.ut.executor import RunConfig, run_case
-from tools.ut_frame.ut.loader import find_case_files, load_ut_case
+from bce_grad.tools.ut_frame.ut.case_info import FAILED, CaseResult, CaseUsage
+from bce_grad.tools.ut_frame.ut.executor import RunConfig, run_case
+from bce_grad.tools.ut_frame.ut.loader import find_case_files, load_ut_case
 
 REPORT_FORMATS = ("json", "console")
 

@@ -15,14 +15,14 @@ from typing import Mapping
 import ml_dtypes
 import numpy as np
 
-from host_backend import platform
-from host_backend.errors import OpError
-from host_backend.launch import load_kernel
-from host_backend.register import get_host_tiling
-from host_backend.soc_table import soc_info
+from bce_grad.host_backend import platform
+from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.launch import load_kernel
+from bce_grad.host_backend.register import get_host_tiling
+from bce_grad.host_backend.soc_table import soc_info
 from impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
-from tools import kernel_cache
-from tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
+from bce_grad.tools import kernel_cache
+from bce_grad.tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
 
 OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"

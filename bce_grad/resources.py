@@ -1,0 +1,48 @@
+"""Where the shipped sources and data are, found through the import system.
+
+The repository keeps CANN's layout (``impl/``, ``op_info_cfg/``, ``op_proto/``); an
+install maps them to import names (``impl``, ``bce_grad.op_info_cfg``,
+``bce_grad.op_proto``, see ``setup.cfg``). Nothing here assumes a repository checkout,
+so an editable install, ``pip install .`` and a wheel behave the same.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from pathlib import Path
+
+
+@functools.lru_cache(maxsize=None)
+def package_dir(package: str) -> Path:
+    """The directory of the installed package ``package`` (for example ``"impl"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the package is not on the file system (a zip import is not supported).
+    """
+    root = importlib.resources.files(package)
+    path = Path(str(root))
+    if not path.is_dir():
+        raise FileNotFoundError(f"package {package!r} is not installed as a directory ({root})")
+    return path
+
+
+def impl_dir() -> Path:
+    """The operator's sources, CANN's ``impl/`` (import name ``impl``)."""
+    return package_dir("impl")
+
+
+def op_info_dir() -> Path:
+    """The op info per SoC, ``op_info_cfg/ai_core`` (import name ``bce_grad.op_info_cfg``)."""
+    return package_dir("bce_grad.op_info_cfg") / "ai_core"
+
+
+def op_proto_dir() -> Path:
+    """The op proto sources (import name ``bce_grad.op_proto``)."""
+    return package_dir("bce_grad.op_proto")
+
+
+def host_backend_dir() -> Path:
+    """The host backend's sources (import name ``bce_grad.host_backend``)."""
+    return package_dir("bce_grad.host_backend")
