@@ -4,25 +4,35 @@
 it checks the call against the op info of the SoC (as FE does), promotes dtypes
 (as aclnn does), compiles the operator's dynamic entry on first use (as ATC does),
 then binds shapes and runtime scalars through the operator's host tiling and
-launches the kernel. Kernels are cached by content, in memory and on disk.
+launches the kernel. Kernels are cached by content, in memory and on disk
+(:mod:`bce_grad.tools.kernel_cache`: verified before use, rebuilt when damaged).
+
+The call is thread-safe: the SoC it selects, the compile context and the output
+directory of a compile are context-local, never process-wide. A warm call (kernel
+cached on disk) does not import the ``tvm`` compiler, only TVM's runtime.
+
+Errors are :class:`~bce_grad.host_backend.errors.OpError` (a ``RuntimeError``, as
+CANN raises) with a CANN error code; a bad value is also a ``ValueError``
+(:class:`~bce_grad.host_backend.errors.OpValueError`), an argument of the wrong type
+also a ``TypeError`` (:class:`~bce_grad.host_backend.errors.OpTypeError`).
 """
 from __future__ import annotations
 
 import functools
 import math
-from typing import Mapping
+from typing import Any, Mapping
 
 import ml_dtypes
 import numpy as np
 
 from bce_grad.host_backend import platform
-from bce_grad.host_backend.errors import OpError
-from bce_grad.host_backend.launch import load_kernel
+from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 from bce_grad.host_backend.register import get_host_tiling
 from bce_grad.host_backend.soc_table import soc_info
-from impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
 from bce_grad.tools import kernel_cache
 from bce_grad.tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
+from impl.binary_cross_entropy_grad import DTYPES, check_binary_cross_entropy_grad, promote_dtypes
+from impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # registers the host tiling
 
 OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"
@@ -33,12 +43,15 @@ NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "bfloat16": ml_dty
 
 def normalize_reduction(reduction: str | int) -> str:
     """Accept a name (``"none"``, ``"mean"``, ``"sum"``) or aclnn's enum (0, 1, 2)."""
-    if isinstance(reduction, (int, np.integer)) and not isinstance(reduction, bool):
+    if isinstance(reduction, bool) or not isinstance(reduction, (str, int, np.integer)):
+        raise OpTypeError("E80009", f"the parameter[reduction] should be a str or an int, but "
+                          f"actually is of type [{type(reduction).__name__}]", OP_NAME, "reduction")
+    if isinstance(reduction, (int, np.integer)):
         if int(reduction) in REDUCTION_ENUM:
             return REDUCTION_ENUM[int(reduction)]
     elif reduction in REDUCTION_ENUM.values():
         return str(reduction)
-    raise OpError("E80009", f"the parameter[reduction] should be one of "
+    raise OpValueError("E80009", f"the parameter[reduction] should be one of "
                   f"{list(REDUCTION_ENUM.values())} or aclnn's enum {sorted(REDUCTION_ENUM)}, "
                   f"but actually is [{reduction!r}]", OP_NAME, "reduction")
 
@@ -70,47 +83,154 @@ def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
                           OP_NAME, name)
 
 
-def binary_cross_entropy_backward(grad_output: np.ndarray, x: np.ndarray, y: np.ndarray,
-                                  weight: np.ndarray | None = None, reduction: str | int = "mean",
-                                  soc: str | None = None, out_dtype: str | None = None) -> np.ndarray:
+def normalize_out_dtype(out_dtype: Any) -> str | None:
+    """Accept a dtype name (``"float16"``, ``"bfloat16"``, ``"float32"``), a numpy dtype or a
+    scalar type (``np.float16``, ``ml_dtypes.bfloat16``); None means "the promoted dtype"."""
+    if out_dtype is None:
+        return None
+    if isinstance(out_dtype, str):
+        name = out_dtype
+    elif isinstance(out_dtype, np.dtype) or (isinstance(out_dtype, type)
+                                             and issubclass(out_dtype, np.generic)):
+        name = np.dtype(out_dtype).name
+    else:
+        raise OpTypeError("E80008", f"the parameter[out_dtype] should be a dtype name, a numpy "
+                          f"dtype or None, but actually is [{out_dtype!r}] of type "
+                          f"[{type(out_dtype).__name__}]", OP_NAME, "out_dtype")
+    if name not in DTYPES:
+        raise OpValueError("E80008", f"the parameter[out_dtype] should be one of {list(DTYPES)}, "
+                           f"but actually is [{out_dtype!r}]", OP_NAME, "out_dtype")
+    return name
+
+
+def _resolve_soc(soc: Any) -> str:
+    if soc is None:
+        return platform.current_soc().soc_version  # this context's SoC, else BCE_GRAD_SOC
+    if not isinstance(soc, str):
+        raise OpTypeError("E80000", f"the parameter[soc] should be a SoC version string or None, "
+                          f"but actually is of type [{type(soc).__name__}]", OP_NAME, "soc")
+    if not soc:
+        raise OpValueError("E80000", "the parameter[soc] should be a SoC version such as "
+                           f"{platform.DEFAULT_SOC_VERSION}, but actually is empty", OP_NAME, "soc")
+    return soc
+
+
+def _is_python_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, (bool, np.generic))
+
+
+def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype,
+               inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Check ``out=``: an ndarray of x's shape and the result dtype, C-contiguous, writeable."""
+    if not isinstance(out, np.ndarray):
+        raise OpTypeError("E80000", f"the parameter[out] should be a numpy.ndarray or None, but "
+                          f"actually is of type [{type(out).__name__}]", OP_NAME, "out")
+    problems = []
+    if out.shape != shape:
+        problems.append(f"shape {list(out.shape)} should be x's shape {list(shape)}")
+    if out.dtype != dtype:
+        problems.append(f"dtype {out.dtype} should be the result dtype {dtype}")
+    if not out.flags.c_contiguous:
+        problems.append("it should be C-contiguous")
+    if not out.flags.writeable:
+        problems.append("it should be writeable")
+    clash = [name for name, a in inputs.items() if np.may_share_memory(out, a)]
+    if clash:
+        problems.append(f"it should not overlap the input(s) {clash}")
+    if problems:
+        raise OpValueError("E80000", f"the parameter[out] is unusable: {'; '.join(problems)}",
+                           OP_NAME, "out")
+    return out
+
+
+def binary_cross_entropy_backward(grad_output: np.ndarray | float, x: np.ndarray, y: np.ndarray,
+                                  weight: np.ndarray | float | None = None,
+                                  reduction: str | int = "mean", *, soc: str | None = None,
+                                  out_dtype: str | np.dtype | type | None = None,
+                                  out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of binary cross entropy with respect to ``x``, on the host backend.
 
     Parameters
     ----------
-    grad_output, x, y : numpy.ndarray
-        Incoming gradient, prediction and target. float16, bfloat16
-        (``ml_dtypes.bfloat16``) or float32; mixed dtypes promote (float32 wins,
-        float16 with bfloat16 gives float32). y and grad_output broadcast to x.
-    weight : numpy.ndarray, optional
-        Per-element weight, broadcast to x; None means 1.
+    grad_output : numpy.ndarray or float
+        Incoming gradient, broadcast to x. A Python ``float`` or ``int`` (not ``bool``) is a
+        0-d array of the dtype the array inputs promote to.
+    x, y : numpy.ndarray
+        Prediction and target. float16, bfloat16 (``ml_dtypes.bfloat16``) or float32; mixed
+        dtypes promote (float32 wins, float16 with bfloat16 gives float32). y broadcasts to x.
+        Any layout works: read-only arrays (``np.load(mmap_mode="r")``, ``np.frombuffer``)
+        are read in place; strided, Fortran-ordered or negative-stride arrays are copied.
+    weight : numpy.ndarray or float, optional
+        Per-element weight, broadcast to x; None means 1. A Python scalar as for grad_output.
     reduction : {"none", "mean", "sum"} or {0, 1, 2}
         ``"mean"`` scales by ``1/numel(x)``.
     soc : str, optional
-        Full SoC version (default: the current one, ``Ascend910B1`` unless set).
-    out_dtype : str, optional
-        dtype of the result; default: the promoted input dtype.
+        Full SoC version. Default: the SoC selected in this thread or task
+        (``platform.use_soc``), else ``$BCE_GRAD_SOC``, else ``Ascend910B1``.
+    out_dtype : str, numpy dtype or scalar type, optional
+        dtype of the result: ``"float16"``, ``"bfloat16"``, ``"float32"``, ``np.float16``,
+        ``np.dtype("float32")``, ``ml_dtypes.bfloat16``... Default: the promoted input dtype.
+    out : numpy.ndarray, optional
+        Where to write the result: C-contiguous, writeable, x's shape, the result dtype, not
+        overlapping an input. The call writes into it and returns it.
 
     Returns
     -------
     numpy.ndarray
-        ``grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)`` [``/ numel(x)``], x's shape.
+        ``grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)`` [``/ numel(x)``], x's
+        shape; ``out`` when given.
 
     Raises
     ------
-    OpError
-        For a bad reduction, dtype, shape, rank or SoC; the message names the parameter.
+    OpValueError
+        (a ``RuntimeError`` and a ``ValueError``) for a bad reduction, dtype, shape, rank, SoC,
+        ``out``, or environment variable (``BCE_GRAD_SOC``, ``BCE_GRAD_CACHE``, ...); the
+        message names the parameter, the rule and the value.
+    OpTypeError
+        (a ``RuntimeError`` and a ``TypeError``) for an argument of the wrong type, or a
+        mandatory one that is None.
     """
+    try:
+        return _backward(grad_output, x, y, weight, reduction, soc, out_dtype, out)
+    except OpError as err:
+        if isinstance(err, (ValueError, TypeError)):
+            raise
+        raise OpValueError.from_error(err) from None
+
+
+def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc: Any,
+              out_dtype: Any, out: Any) -> np.ndarray:
     reduction = normalize_reduction(reduction)
-    if any(a is None for a in (grad_output, x, y)):
-        missing = [n for n, a in (("grad_output", grad_output), ("x", x), ("y", y)) if a is None][0]
-        raise OpError("E80001", f"the mandatory parameter[{missing}] is missing", OP_NAME, missing)
-    arrays = {"x": np.asarray(x), "y": np.asarray(y), "grad_output": np.asarray(grad_output)}
+    result_name = normalize_out_dtype(out_dtype)
+    soc = _resolve_soc(soc)
+    given = {"x": x, "y": y, "grad_output": grad_output}
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise OpTypeError("E80001", f"the mandatory parameter[{missing[0]}] is missing (None)",
+                          OP_NAME, missing[0])
     if weight is not None:
-        arrays["weight"] = np.asarray(weight)
-    with platform.use_soc(soc or platform.current_soc().soc_version) as info:
+        given["weight"] = weight
+    flags = [name for name, value in given.items() if isinstance(value, (bool, np.bool_))]
+    if flags:
+        raise OpTypeError("E80008", f"the parameter[{flags[0]}] should be an array or a float, "
+                          f"but actually is the bool [{given[flags[0]]}]", OP_NAME, flags[0])
+    scalars = {n for n in ("grad_output", "weight") if n in given and _is_python_scalar(given[n])}
+    arrays = {n: v if isinstance(v, np.ndarray) else np.asarray(v)
+              for n, v in given.items() if n not in scalars}
+    if scalars:
+        promoted = np.dtype(NUMPY_DTYPES.get(promote_dtypes(dtype_name(a) for a in arrays.values()),
+                                             np.float64))
+        for name in scalars:
+            try:
+                arrays[name] = np.array(given[name], dtype=promoted)
+            except OverflowError:
+                raise OpValueError("E80002", f"the parameter[{name}] = {given[name]!r} does not fit "
+                                   f"the dtype {promoted}", OP_NAME, name) from None
+        arrays = {n: arrays[n] for n in given}  # the operator's order: x, y, grad_output, weight
+    with platform.use_soc(soc) as info:
         dtypes = {name: dtype_name(a) for name, a in arrays.items()}
         check_dtypes(info.soc_version, dtypes)
-        result_dtype = out_dtype or promote_dtypes(dtypes.values())
+        result_dtype = result_name or promote_dtypes(dtypes.values())
         check_dtypes(info.soc_version, {"output": result_dtype})
         descs = {name: {"shape": list(a.shape), "dtype": dtypes[name]} for name, a in arrays.items()}
         check_binary_cross_entropy_grad(  # the operator's own rules: rank, broadcast to x, ...
@@ -118,15 +238,17 @@ def binary_cross_entropy_backward(grad_output: np.ndarray, x: np.ndarray, y: np.
             {"shape": list(arrays["x"].shape), "dtype": result_dtype}, reduction, OP_NAME)
         out_np_dtype = np.dtype(NUMPY_DTYPES[result_dtype])
         shape_x = arrays["x"].shape
+        if out is not None:
+            out = _check_out(out, shape_x, out_np_dtype, arrays)
         if math.prod(shape_x) == 0:
-            return np.empty(shape_x, dtype=out_np_dtype)
-        kernel_path, pattern = kernel_cache.get_or_build(arrays, result_dtype, reduction, info)
-        kernel = load_kernel(kernel_path)
+            return out if out is not None else np.empty(shape_x, dtype=out_np_dtype)
+        kernel, pattern = kernel_cache.get_kernel(arrays, result_dtype, reduction, info)
+        # contiguous arrays (read-only ones included) are reshaped views, others are copied
         canon = [np.ascontiguousarray(a).reshape(p) for a, p in zip(arrays.values(), pattern)]
-        out = np.empty(pattern[0], dtype=out_np_dtype)
-        tiling = get_host_tiling(OP_TYPE)
-        scalars = tiling([{"shape": list(a.shape), "dtype": dtypes[n]} for n, a in arrays.items()],
-                         [{"shape": list(shape_x), "dtype": result_dtype}],
-                         {"reduction": reduction}, kernel.meta.get("compile_info", {}))
-        kernel([*canon, out], scalars)
-        return out.reshape(shape_x)
+        result = out if out is not None else np.empty(shape_x, dtype=out_np_dtype)
+        tiling = get_host_tiling(_dynamic_entry.OP_TYPE)
+        scalar_values = tiling([{"shape": list(a.shape), "dtype": dtypes[n]} for n, a in arrays.items()],
+                               [{"shape": list(shape_x), "dtype": result_dtype}],
+                               {"reduction": reduction}, kernel.meta.get("compile_info", {}))
+        kernel([*canon, result.reshape(pattern[0])], scalar_values)
+        return result

@@ -3,9 +3,15 @@
 The ``.so`` holds one function per case. The ``.json`` describes the kernel:
 name, SoC, backend target, each case's tensor order, dtypes and shapes (a
 dynamic dim is the name of its var), its runtime scalars, the compile info and
-a SHA-256 of the scheduled TIR. Both files are written to temporary names and
-renamed into place, the JSON last, so a crash never leaves a half-written kernel
-that looks complete.
+a SHA-256 of the scheduled TIR, plus ``so_sha256``, the SHA-256 of the ``.so``
+(a loader checks it before opening the file). Both files are written to temporary
+names (``.<file>.<pid>.<random>``, so a cleaner can tell an orphan of a killed
+build) and renamed into place, the JSON last, so a crash never leaves a
+half-written kernel that looks complete.
+
+The output directory is context-local (:func:`kernel_meta_at`), and the compile
+context that collected the compile info ends with the build. This module imports
+``tvm`` only when it compiles, so that entry checks stay cheap.
 """
 from __future__ import annotations
 
@@ -15,22 +21,23 @@ import os
 import re
 import tempfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-import tvm
-from tvm import te, tirx
-
 from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError
-from bce_grad.host_backend.op_context import get_context
-from bce_grad.host_backend.targets import make_target, target_config
+from bce_grad.host_backend.op_context import end_implicit_context, get_context
 
 if TYPE_CHECKING:
+    import tvm
+    from tvm import te
+
     from bce_grad.host_backend.schedule import HostSchedule
 
 KERNEL_NAME_RULE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
-_meta_dir = {"path": None}
+#: The directory ``build`` writes to in this context (thread, task); None: the default.
+_meta_dir: ContextVar[Path | None] = ContextVar("bce_grad_kernel_meta", default=None)
 
 
 def check_kernel_name(kernel_name: str, param_name: str = "kernel_name") -> None:
@@ -45,22 +52,32 @@ def check_kernel_name(kernel_name: str, param_name: str = "kernel_name") -> None
 
 def kernel_meta_dir() -> Path:
     """Where ``build`` writes: ``$BCE_GRAD_KERNEL_META``, else ``./kernel_meta`` as CANN does."""
-    chosen = _meta_dir["path"] or os.environ.get("BCE_GRAD_KERNEL_META") or "kernel_meta"
+    chosen = _meta_dir.get() or os.environ.get("BCE_GRAD_KERNEL_META") or "kernel_meta"
     return Path(chosen)
 
 
 @contextmanager
 def kernel_meta_at(path: str | os.PathLike) -> Iterator[Path]:
-    """Temporarily make ``build`` write under ``path``."""
-    previous = _meta_dir["path"]
-    _meta_dir["path"] = Path(path)
+    """Make ``build`` write under ``path`` in this context (thread, task) until the block ends."""
+    token = _meta_dir.set(Path(path))
     try:
         yield Path(path)
     finally:
-        _meta_dir["path"] = previous
+        _meta_dir.reset(token)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _dim(value: tvm.ir.Expr) -> int | str:
+    from tvm import tirx
+
     return int(value.value) if isinstance(value, tirx.IntImm) else str(value)
 
 
@@ -71,7 +88,7 @@ def _describe(tensors: Sequence[te.Tensor], outputs: Sequence[te.Tensor]) -> lis
 
 
 def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -97,6 +114,18 @@ def build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
     Path
         The JSON file describing the kernel.
     """
+    try:
+        return _build(sch, config)
+    finally:
+        end_implicit_context()  # the compile ends here; the next one starts with empty info
+
+
+def _build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
+    import tvm
+    from tvm import te
+
+    from bce_grad.host_backend.targets import make_target, target_config
+
     name = config.get("name", "")
     check_kernel_name(name)
     schedules = list(sch) if isinstance(sch, (list, tuple)) else [sch]
@@ -132,7 +161,13 @@ def build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
     }
     out_dir = kernel_meta_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / f"{name}.so", executable.export_library)
+    so_path = out_dir / f"{name}.so"
+
+    def export(tmp: str) -> None:
+        executable.export_library(tmp)
+        meta["so_sha256"] = file_sha256(tmp)
+
+    _atomic_write(so_path, export)
     json_path = out_dir / f"{name}.json"
     _atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     return json_path

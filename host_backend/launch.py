@@ -1,35 +1,83 @@
 """Load a built kernel from ``kernel_meta`` and run it on numpy arrays.
 
-A :class:`Kernel` reads the JSON that ``build`` wrote, loads the ``.so`` once, and
-on each call picks the case whose static dims match the arrays, binds dynamic
+A :class:`Kernel` reads the JSON that ``build`` wrote, reads the ``.so`` once, checks
+those bytes against the SHA-256 the JSON records and opens a private copy of them with
+TVM's runtime only (:mod:`~bce_grad.host_backend.runtime_lib`, no compiler import), so
+no later change to the file can fault the process. On each call it picks the case whose static dims match the arrays, binds dynamic
 dims from the arrays' shapes, and passes runtime scalars by name. On the CPU the
 arrays are wrapped without copying (DLPack, any element-aligned address: kernels
 are declared with element alignment, see :mod:`bce_grad.host_backend.schedule.alignment`).
 bfloat16 arrays
-(``ml_dtypes.bfloat16``) travel as uint16 views retyped on the TVM side.
+(``ml_dtypes.bfloat16``) travel as uint16 views retyped on the TVM side. Read-only
+arrays (``np.load(mmap_mode="r")``, ``np.frombuffer(bytes)``) travel through a
+versioned DLPack capsule, which carries the read-only flag, also without a copy.
+
+:func:`load_kernel` keeps loaded kernels per process, keyed by the files' identity
+(path, inode, size, mtime), so a kernel rebuilt at the same path is loaded afresh.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-import tvm
-import tvm_ffi
 
+from bce_grad.host_backend import runtime_lib
 from bce_grad.host_backend.errors import OpError
 
-_loaded: dict[str, "Kernel"] = {}
+#: Loaded kernels by (json path, json identity, .so identity); a cache keyed by content.
+_loaded: dict[tuple, "Kernel"] = {}
 _lock = threading.Lock()
+_DLPACK_VERSION = (1, 0)
+
+
+def _from_dlpack(array: np.ndarray):
+    import tvm_ffi
+
+    if array.flags.writeable:
+        return tvm_ffi.from_dlpack(array, require_alignment=0)
+    # DLPack 0.x cannot say "read-only"; the versioned capsule can, and the kernel only reads it
+    return tvm_ffi.from_dlpack(array.__dlpack__(max_version=_DLPACK_VERSION), require_alignment=0)
 
 
 def _wrap(array: np.ndarray, dtype: str):
     if dtype == "bfloat16":
-        base = tvm_ffi.from_dlpack(array.view(np.uint16), require_alignment=0)
-        return base._create_view(tuple(array.shape), "bfloat16")
-    return tvm_ffi.from_dlpack(array, require_alignment=0)
+        return runtime_lib.retyped_view(_from_dlpack(array.view(np.uint16)), array.shape, "bfloat16")
+    return _from_dlpack(array)
+
+
+def file_identity(path: str | os.PathLike) -> tuple:
+    """(device, inode, size, mtime in ns) of a file: changes whenever the file is replaced."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _open_private_copy(so_path: Path, data: bytes):
+    """Open ``data`` (the bytes of ``so_path``, already checked) from a private, unlinked copy.
+
+    The process then never maps the cache's file itself: a later change to that file
+    (truncated in place, replaced) cannot fault a loaded kernel, and dlopen, which hands
+    back the library it already mapped for a path, always sees a new path.
+    """
+    for directory in (so_path.parent, Path(tempfile.gettempdir())):
+        try:
+            fd, alias = tempfile.mkstemp(prefix=f".{so_path.name}.{os.getpid()}.load.",
+                                         suffix=".so", dir=directory)
+        except OSError:  # a read-only cache: copy to the temp directory instead
+            continue
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            return runtime_lib.load_module(alias)
+        finally:
+            Path(alias).unlink(missing_ok=True)
+    raise OpError("E61001", f"no directory accepts a private copy of {so_path}",
+                  param_name="so_path")
 
 
 class Kernel:
@@ -39,14 +87,30 @@ class Kernel:
     ----------
     json_path : str or Path
         The ``kernel_meta/<name>.json`` written by ``build``.
+    meta : dict, optional
+        The JSON's content, when the caller has read (and checked) it already.
+    verify : bool
+        Check the ``.so`` against the JSON's ``so_sha256`` (when recorded) before opening it.
+
+    Raises
+    ------
+    OpError
+        E61001 when the ``.so`` does not match its JSON.
     """
 
-    def __init__(self, json_path: str | Path) -> None:
+    def __init__(self, json_path: str | Path, meta: dict | None = None, verify: bool = True) -> None:
         self.json_path = Path(json_path)
-        self.meta = json.loads(self.json_path.read_text())
+        self.meta = meta if meta is not None else json.loads(self.json_path.read_text())
         self.name = self.meta["name"]
         self.target = self.meta["target"]["kind"]
-        self.module = tvm.runtime.load_module(str(self.json_path.with_suffix(".so")))
+        so_path = self.json_path.with_suffix(".so")
+        data = so_path.read_bytes()
+        expected = self.meta.get("so_sha256")
+        if verify and expected and hashlib.sha256(data).hexdigest() != expected:
+            raise OpError("E61001", f"kernel [{self.name}]: {so_path} does not match the "
+                          f"SHA-256 recorded in {self.json_path.name}; rebuild it",
+                          self.name, "so_sha256")
+        self.module = _open_private_copy(so_path, data)
         self._funcs = {case["function"]: self.module[case["function"]] for case in self.meta["cases"]}
 
     def case_for(self, shapes: Sequence[Sequence[int]]) -> dict:
@@ -92,6 +156,8 @@ class Kernel:
 
     @staticmethod
     def _run_cuda(func, case: dict, arrays: Sequence[np.ndarray], values: list) -> None:
+        import tvm
+
         device = tvm.cuda(0)
         staged = []
         for array, spec in zip(arrays, case["tensors"]):
@@ -108,10 +174,32 @@ class Kernel:
                 array[...] = out.view(array.dtype) if out.dtype != array.dtype else out
 
 
-def load_kernel(json_path: str | Path) -> Kernel:
-    """Load (once per process) the kernel described by ``json_path``."""
-    key = str(Path(json_path).resolve())
-    with _lock:
-        if key not in _loaded:
-            _loaded[key] = Kernel(key)
-        return _loaded[key]
+def _key(json_path: str | Path) -> tuple:
+    path = os.path.abspath(json_path)
+    return (path, file_identity(path), file_identity(path[:-len(".json")] + ".so"
+                                                    if path.endswith(".json") else path + ".so"))
+
+
+def cached_kernel(json_path: str | Path) -> Kernel | None:
+    """The kernel loaded from these very files (same identity) earlier in this process, if any."""
+    try:
+        return _loaded.get(_key(json_path))
+    except OSError:
+        return None
+
+
+def load_kernel(json_path: str | Path, meta: dict | None = None) -> Kernel:
+    """Load the kernel described by ``json_path``: once per process per version of its files.
+
+    A kernel whose ``.json`` or ``.so`` was replaced since it was loaded is loaded again
+    (and its ``.so`` checked against the recorded SHA-256).
+    """
+    key = _key(json_path)
+    kernel = _loaded.get(key)
+    if kernel is None:
+        kernel = Kernel(key[0], meta)
+        with _lock:
+            for stale in [k for k in _loaded if k[0] == key[0] and k != key]:
+                del _loaded[stale]
+            kernel = _loaded.setdefault(key, kernel)
+    return kernel

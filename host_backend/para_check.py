@@ -6,7 +6,7 @@ import inspect
 from typing import Callable, Sequence
 
 from bce_grad.host_backend.build import check_kernel_name
-from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.error_manager_vector import CannRuntimeError
 
 REQUIRED_INPUT = "required_input"
 OPTION_INPUT = "option_input"
@@ -22,6 +22,9 @@ OPTION_ATTR_FLOAT = "option_attr_float"
 KERNEL_NAME = "kernel_name"
 
 MAX_RANK = 8
+RANK_LIMIT = MAX_RANK
+SHAPE_SIZE_LIMIT = 2 ** 31 - 1
+DIM_LIMIT = SHAPE_SIZE_LIMIT
 _TENSOR_KINDS = {REQUIRED_INPUT, OPTION_INPUT, REQUIRED_OUTPUT, OPTION_OUTPUT}
 _ATTR_TYPES = {REQUIRED_ATTR_STR: str, OPTION_ATTR_STR: str, REQUIRED_ATTR_INT: int,
                OPTION_ATTR_INT: int, REQUIRED_ATTR_FLOAT: (int, float), OPTION_ATTR_FLOAT: (int, float)}
@@ -32,14 +35,13 @@ def _check_one(op_name: str, name: str, kind: str, value: object) -> None:
     if value is None:
         if optional:
             return
-        raise OpError("E80001", f"the mandatory parameter[{name}] is missing", op_name, name)
+        _error({"errCode": "E80001", "op_name": op_name, "param_name": name},
+               f"In op[{op_name}], the mandatory parameter[{name}] is missed.")
     if kind in _TENSOR_KINDS:
         if not isinstance(value, dict) or "shape" not in value or "dtype" not in value:
-            raise OpError("E80000", f"the parameter[{name}] should be a tensor description dict "
-                          f"with 'shape' and 'dtype', but actually is [{value!r}]", op_name, name)
+            _type_error(name, "dict with shape and dtype", value, op_name)
     elif kind in _ATTR_TYPES and not isinstance(value, _ATTR_TYPES[kind]):
-        raise OpError("E80000", f"the parameter[{name}] should be of type "
-                      f"{_ATTR_TYPES[kind]}, but actually is [{value!r}]", op_name, name)
+        _type_error(name, getattr(_ATTR_TYPES[kind], "__name__", "float"), value, op_name)
     elif kind == KERNEL_NAME:
         check_kernel_name(value, name)
 
@@ -69,27 +71,66 @@ def check_op_params(*kinds: str) -> Callable:
     return decorate
 
 
+def _error(args_dict: dict, msg: str) -> None:
+    raise CannRuntimeError(args_dict, msg)
+
+
+def _type_error(param_name: str, param_type: str, value: object, op_name: str = "") -> None:
+    """E80003: a parameter of the wrong type."""
+    _error({"errCode": "E80003", "op_name": op_name, "param_name": param_name,
+            "param_type": param_type, "actual_type": type(value).__name__},
+           f"In op, the parameter[{param_name}]'s type should be [{param_type}], but actually "
+           f"is [{type(value).__name__}].")
+
+
 def check_dtype(dtype: str, check_list: Sequence[str], param_name: str = "") -> None:
-    """Refuse ``dtype`` unless it is in ``check_list`` (E80008)."""
-    if str(dtype).lower() not in check_list:
-        raise OpError("E80008", f"the parameter[{param_name}] dtype should be one of "
-                      f"{list(check_list)}, but actually is [{dtype}]", param_name=param_name)
+    """Refuse ``dtype`` unless it is in ``check_list``: E80008 (E80003 when not a str)."""
+    if not isinstance(dtype, str):
+        _type_error(param_name, "str", dtype)
+    if dtype.lower() not in check_list:
+        _error({"errCode": "E80008", "op_name": "", "param_name": param_name,
+                "excepted_dtype_list": list(check_list), "dtype": dtype.lower()},
+               f"In op, the parameter[{param_name}]'s dtype should be one of "
+               f"[{list(check_list)}], but actually is [{dtype.lower()}].")
 
 
-def check_shape(shape: Sequence[int], min_rank: int = 0, max_rank: int = MAX_RANK,
-                param_name: str = "", **_: object) -> None:
-    """Refuse a shape with a rank outside [min_rank, max_rank] or a dim below -1."""
+def check_shape(shape: Sequence[int], min_dim: int = 0, max_dim: int = DIM_LIMIT,
+                min_rank: int = 0, max_rank: int = RANK_LIMIT, min_size: int = 0,
+                max_size: int = SHAPE_SIZE_LIMIT, param_name: str = "") -> None:
+    """CANN's shape check, in CANN's positional order.
+
+    E80003 for a non-list or a non-int dim, E80012 for a rank outside
+    [min_rank, max_rank], E80002 for a dim below ``min_dim`` (-1 and an unknown rank
+    ``[-2]`` are dynamic and pass), E80011 for a size below ``min_size``.
+    """
+    del max_dim, max_size
+    if not isinstance(shape, (tuple, list)):
+        _type_error(param_name, "list tuple", shape)
     dims = list(shape)
+    for dim in dims:
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            _type_error(param_name, "int", dim)
     if dims == [-2]:
         return
     if not min_rank <= len(dims) <= max_rank:
-        raise OpError("E80012", f"the parameter[{param_name}] rank should be in "
-                      f"[{min_rank}, {max_rank}], but actually is {len(dims)} (shape {dims})",
-                      param_name=param_name)
-    bad = [d for d in dims if not isinstance(d, int) or d < -1]
-    if bad:
-        raise OpError("E80000", f"the parameter[{param_name}] dims should be integers >= 0 "
-                      f"(or -1 when dynamic), but actually is {dims}", param_name=param_name)
+        _error({"errCode": "E80012", "op_name": "", "param_name": param_name,
+                "min_value": min_rank, "max_value": max_rank, "real_value": len(dims)},
+               f"In op, the num of dimensions of input/output[{param_name}] should be in the "
+               f"range of [{min_rank}, {max_rank}], but actually is [{len(dims)}].")
+    for dim in dims:
+        if dim < min_dim and dim != -1:
+            _error({"errCode": "E80002", "op_name": "", "param_name": param_name,
+                    "min_value": min_dim, "real_value": dim},
+                   f"In op, the dim value[{param_name}] should more than [{min_dim}], but "
+                   f"actually is [{dim}] (shape {dims}).")
+    size = 1
+    for dim in dims:
+        size *= dim
+    if -1 not in dims and size < min_size:
+        _error({"errCode": "E80011", "op_name": "", "param_name": param_name,
+                "min_value": min_size, "real_value": size},
+               f"In op, the shape size(product of all dimensions) of input[{param_name}] should "
+               f"more than [{min_size}], but actually is [{size}].")
 
 
 check_kernel_name = check_kernel_name

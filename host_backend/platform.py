@@ -4,14 +4,21 @@ Mirrors ``tbe.common.platform``: :func:`set_current_compile_soc_info`,
 :func:`get_soc_spec` and :func:`api_check_support`. It also holds the host
 backend's own choice of code generator (LLVM for the CPU, or CUDA), which CANN
 does not have.
+
+Both choices are *context-local* (:class:`contextvars.ContextVar`): a thread, or an
+asyncio task, that selects a SoC or target changes nothing for other threads. Where
+nothing was selected, :func:`default_soc` (``$BCE_GRAD_SOC``, else
+:data:`DEFAULT_SOC_VERSION`) and :func:`default_target` (``$BCE_GRAD_TARGET``, else
+``llvm``) answer; both validate the variable and name it in their error.
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterator
 
-from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend.errors import OpError, OpValueError
 from bce_grad.host_backend.soc_table import SocInfo, soc_info
 
 SOC_VERSION = "SOC_VERSION"
@@ -34,10 +41,59 @@ _VECTOR_APIS = frozenset(
 )
 _CAST_DTYPES = {"f16": "float16", "f32": "float32", "bf16": "bfloat16"}
 
-_state = {
-    "soc": os.environ.get("BCE_GRAD_SOC", DEFAULT_SOC_VERSION),
-    "target": os.environ.get("BCE_GRAD_TARGET", "llvm"),
-}
+SOC_ENV = "BCE_GRAD_SOC"
+TARGET_ENV = "BCE_GRAD_TARGET"
+
+#: The SoC selected in this context (thread, task); None: :func:`default_soc`.
+_soc: ContextVar[str | None] = ContextVar("bce_grad_soc", default=None)
+#: The backend target selected in this context; None: :func:`default_target`.
+_target: ContextVar[str | None] = ContextVar("bce_grad_target", default=None)
+
+
+def default_soc() -> str:
+    """The SoC used where none was selected: ``$BCE_GRAD_SOC``, else :data:`DEFAULT_SOC_VERSION`.
+
+    Raises
+    ------
+    OpValueError
+        E80000 naming ``BCE_GRAD_SOC`` when the variable is set to a SoC missing from the table.
+    """
+    value = os.environ.get(SOC_ENV)
+    if value is None:
+        return DEFAULT_SOC_VERSION
+    try:
+        return soc_info(value).soc_version
+    except OpError as err:
+        raise OpValueError("E80000", f"the environment variable[{SOC_ENV}] should name a SoC "
+                           f"version such as {DEFAULT_SOC_VERSION}, but actually is [{value}] "
+                           f"({err.detail})", param_name=SOC_ENV) from None
+
+
+def default_target() -> str:
+    """The backend target used where none was selected: ``$BCE_GRAD_TARGET``, else ``llvm``.
+
+    Raises
+    ------
+    OpValueError
+        E80000 naming ``BCE_GRAD_TARGET`` for a value other than ``llvm`` or ``cuda``, or for
+        ``cuda`` on a machine where no CUDA device can be opened.
+    """
+    value = os.environ.get(TARGET_ENV)
+    if value is None:
+        return "llvm"
+    if value not in BACKEND_TARGETS:
+        raise OpValueError("E80000", f"the environment variable[{TARGET_ENV}] should be one of "
+                           f"{list(BACKEND_TARGETS)}, but actually is [{value}]",
+                           param_name=TARGET_ENV)
+    if value == "cuda":
+        from bce_grad.host_backend.runtime_lib import cuda_device_count
+
+        if cuda_device_count() == 0:
+            raise OpValueError("E80000", f"the environment variable[{TARGET_ENV}] is [cuda], but "
+                               f"this machine has no usable CUDA device (libcuda could not be "
+                               f"loaded or reports 0 devices); unset it to run on the CPU",
+                               param_name=TARGET_ENV)
+    return value
 
 
 def set_current_compile_soc_info(soc_version: str, core_type: str = "AiCore", *_: object) -> str:
@@ -48,14 +104,13 @@ def set_current_compile_soc_info(soc_version: str, core_type: str = "AiCore", *_
     OpError
         E80000 for a SoC missing from the table.
     """
-    soc_info(soc_version)  # validates
-    _state["soc"] = soc_version
+    _soc.set(soc_info(soc_version).soc_version)  # validates; this context only
     return "success"
 
 
 def current_soc() -> SocInfo:
-    """Return the capabilities of the SoC currently selected."""
-    return soc_info(_state["soc"])
+    """Return the capabilities of the SoC selected in this context (else :func:`default_soc`)."""
+    return soc_info(_soc.get() or default_soc())
 
 
 def get_soc_spec(key: str) -> str | int:
@@ -106,18 +161,17 @@ def api_check_support(api: str, dtype: str = "") -> bool:
 
 def backend_target() -> str:
     """Return the host code generator in use: ``"llvm"`` or ``"cuda"``."""
-    return _state["target"]
+    return _target.get() or default_target()
 
 
 @contextmanager
 def use_soc(soc_version: str) -> Iterator[SocInfo]:
-    """Temporarily select ``soc_version`` (validated)."""
-    previous = _state["soc"]
-    set_current_compile_soc_info(soc_version)
+    """Select ``soc_version`` (validated) in this context until the block ends."""
+    token = _soc.set(soc_info(soc_version).soc_version)
     try:
         yield current_soc()
     finally:
-        _state["soc"] = previous
+        _soc.reset(token)
 
 
 @contextmanager
@@ -126,9 +180,8 @@ def use_backend_target(target: str) -> Iterator[str]:
     if target not in BACKEND_TARGETS:
         raise OpError("E80000", f"the parameter[target] should be one of {list(BACKEND_TARGETS)}, "
                       f"but actually is [{target}]", param_name="target")
-    previous = _state["target"]
-    _state["target"] = target
+    token = _target.set(target)
     try:
         yield target
     finally:
-        _state["target"] = previous
+        _target.reset(token)

@@ -1,7 +1,8 @@
 """CANN's operator registration, plus the host backend's tiling registry.
 
-``register_operator`` marks a dynamic entry and starts a fresh compile context
-each time it runs; ``register_operator_compute`` marks a compute function. CANN
+``register_operator`` marks a dynamic entry and runs each call inside a fresh
+compile context (:class:`~bce_grad.host_backend.op_context.OpContext`, context-local);
+``register_operator_compute`` marks a compute function. CANN
 computes runtime scalars (tiling) in C++; on the host an operator registers a
 Python tiling function with :func:`register_host_tiling`.
 """
@@ -11,7 +12,7 @@ import functools
 from typing import Callable
 
 from bce_grad.host_backend.errors import OpError
-from bce_grad.host_backend.op_context import new_context
+from bce_grad.host_backend.op_context import OpContext
 
 OPERATORS: dict[str, Callable] = {}
 COMPUTES: dict[str, Callable] = {}
@@ -23,8 +24,8 @@ def register_operator(op_type: str, pattern: str | None = None, **_: object) -> 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            new_context()
-            return func(*args, **kwargs)
+            with OpContext("dynamic"):
+                return func(*args, **kwargs)
 
         OPERATORS[op_type] = wrapper
         return wrapper

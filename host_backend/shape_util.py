@@ -1,19 +1,22 @@
 """CANN's ``shape_util`` helpers: shape lists, variable shapes and broadcasting."""
 from __future__ import annotations
 
-from typing import Sequence
-
-import tvm
-from tvm import te, tirx
+from typing import TYPE_CHECKING, Sequence
 
 from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM
 from bce_grad.host_backend.errors import OpError
 
-Dim = int | tvm.ir.Expr
+if TYPE_CHECKING:  # tvm loads on first use, so that importing an operator stays cheap
+    import tvm
+    from tvm import tirx
+
+    Dim = int | tvm.ir.Expr
 
 
 def shape_to_list(shape: Sequence[Dim]) -> list[Dim]:
     """Turn a TVM shape into a list: constant dims become ints, symbolic dims stay."""
+    from tvm import tirx
+
     return [int(d.value) if isinstance(d, tirx.IntImm) else d for d in shape]
 
 
@@ -23,6 +26,8 @@ def variable_shape(inputs: Sequence[dict], op_mode: str = "elewise") -> list[lis
     A -1 dim becomes the var ``dim_<axis>``, shared by every input that does not
     broadcast along that axis, so the compute sees one symbolic size per axis.
     """
+    from tvm import te
+
     del op_mode
     rank = max(len(desc["shape"]) for desc in inputs)
     axis_vars: dict[int, tirx.Var] = {}

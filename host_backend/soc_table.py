@@ -84,6 +84,28 @@ def short_soc_version(soc_version: str) -> str:
     )
 
 
+def canonical_soc(text: str) -> str:
+    """Spell a SoC as the table does, from any spelling a user may type.
+
+    A full version (``Ascend910B1``), a short version (``Ascend910B``) and an op info
+    directory name (``ascend910b``) are accepted, in any case, and returned as the
+    table spells them (full stays full, short stays short).
+
+    Raises
+    ------
+    OpError
+        E80000 when no SoC matches; the message lists the known ones.
+    """
+    wanted = str(text).strip().lower()
+    for short, entry in SOC_TABLE.items():
+        if wanted == short.lower():
+            return short
+        for full in entry["soc_versions"]:
+            if wanted == full.lower():
+                return full
+    return short_soc_version(str(text))  # raises the error listing the known SoCs
+
+
 def soc_info(soc_version: str) -> SocInfo:
     """Return the capabilities of ``soc_version`` (full or short)."""
     short = short_soc_version(soc_version)

@@ -1,22 +1,31 @@
-"""The ``tvm`` names a TBE operator uses (``from tbe import tvm``), on Apache TVM."""
+"""The ``tvm`` names a TBE operator uses (``from tbe import tvm``), on Apache TVM.
+
+Apache TVM loads on first use, so that importing an operator (for its checks and
+host tiling) does not load the compiler.
+"""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import tvm
-from tvm import te, tirx
+if TYPE_CHECKING:
+    import tvm
+    from tvm import te
 
 
 def placeholder(shape: Sequence, dtype: str = "float32", name: str = "placeholder",
                 attrs: dict | None = None) -> te.Tensor:
     """A named input tensor; ``attrs`` is accepted for CANN compatibility."""
+    from tvm import te
+
     del attrs
     return te.placeholder(list(shape), dtype=dtype, name=name)
 
 
 def const(value: int | float, dtype: str = "float32") -> tvm.ir.Expr:
     """A constant of ``dtype``."""
+    from tvm import tirx
+
     return tirx.const(value, dtype)
 
 
@@ -29,4 +38,11 @@ class _Target:
 
 
 target = _Target()
-Tensor = te.Tensor
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Tensor":
+        from tvm import te
+
+        return te.Tensor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,12 +11,13 @@ _SESSION_DIR: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point the kernel cache and kernel_meta at a fresh session directory."""
+    """Point the kernel cache and kernel_meta at a fresh session directory, always: the suite
+    never writes into a user's real cache, whatever ``BCE_GRAD_CACHE`` says."""
     del config
     base = tempfile.mkdtemp(prefix="bce_grad_tests_")
     _SESSION_DIR.append(base)
-    os.environ.setdefault("BCE_GRAD_CACHE", os.path.join(base, "cache"))
-    os.environ.setdefault("BCE_GRAD_KERNEL_META", os.path.join(base, "kernel_meta"))
+    os.environ["BCE_GRAD_CACHE"] = os.path.join(base, "cache")
+    os.environ["BCE_GRAD_KERNEL_META"] = os.path.join(base, "kernel_meta")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

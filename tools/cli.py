@@ -12,17 +12,21 @@ import importlib
 import sys
 from typing import Sequence
 
+from bce_grad._version import __version__
+
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "bce_grad.tools.commands.demo",
     "bce_grad.tools.commands.run",
     "bce_grad.tools.commands.compile",
+    "bce_grad.tools.commands.aot",
     "bce_grad.tools.commands.bench",
     "bce_grad.tools.commands.opinfo",
     "bce_grad.tools.commands.atc_json",
     "bce_grad.tools.commands.package",
     "bce_grad.tools.commands.ut",
     "bce_grad.tools.commands.st",
+    "bce_grad.tools.commands.cache",
 )
 
 EXIT_OK = 0
@@ -35,7 +39,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"error: [E80000] {message}\n")  # a bad option value or usage
+        # CANN's codes: E80001 a mandatory parameter is missing, E80000 an invalid value.
+        code = "E80001" if message.startswith("the following arguments are required") else "E80000"
+        sys.stderr.write(f"error: [{code}] {message}\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -47,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
             "BinaryCrossEntropyGrad, a CANN TBE DSL operator. On machines without CANN it "
             "compiles and runs on the host backend (CANN's tbe API on Apache TVM)."
         ),
-        epilog="Run 'bce-grad SUBCOMMAND --help' for the options of one subcommand.",
+        epilog="Run 'bce-grad SUBCOMMAND --help' for the options of one subcommand. "
+               "'python -m bce_grad' is the same command.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
     subparsers.required = True
     for name in COMMAND_MODULES:

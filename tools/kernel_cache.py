@@ -1,66 +1,405 @@
 """The kernel cache: one compiled kernel per (SoC, target, dtypes, pattern, reduction, source).
 
 A key hashes everything that changes the generated code: the SoC family, the
-backend target and CPU, the input and output dtypes, the broadcast pattern, the
-reduction, whether weight is present, the TVM version, and the text of every
-source file of the operator and the host backend. Kernels live under
-``$BCE_GRAD_CACHE`` (default ``~/.cache/bce-grad/kernels``) as ``kernel_meta``
-files, so a new process reuses a kernel an earlier one built.
+backend target (its config and CPU features), the input and output dtypes, the
+broadcast pattern, the reduction, whether weight is present, the TVM version, and
+the text of every source file that shapes the compile: the operator (``impl/``),
+the host backend, this module (it writes the compile's descriptions) and the API.
+Kernels live under ``$BCE_GRAD_CACHE`` (default ``~/.cache/bce-grad/kernels``) as
+``kernel_meta`` files, so a new process reuses a kernel an earlier one built.
+
+Nothing lost, nothing crashes:
+
+- **Verified before use.** The ``.json`` records the SHA-256 of the ``.so``; an entry
+  whose JSON is unreadable, whose ``.so`` is missing or does not match, is rebuilt with
+  one :class:`KernelCacheWarning`, never opened.
+- **Safe to share.** Builders of one key, threads or processes, take ``<key>.lock``
+  (``fcntl.flock``) and check again once they hold it; files are renamed into place.
+- **Self-cleaning.** Temporary files of a build that was killed (its pid is gone, or
+  older than :data:`ORPHAN_AGE_S`) are removed at the next build.
+- **Bounded.** Past ``$BCE_GRAD_CACHE_MAX_MB`` (default :data:`DEFAULT_MAX_MB`) the
+  least recently used kernels are evicted; each use touches ``<key>.lock``.
+
+The warm path (key, check, load, launch) does not import ``tvm``; a miss does, to compile.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
+import math
 import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
-import tvm
 
-from bce_grad.host_backend import platform
-from bce_grad.resources import host_backend_dir, impl_dir
-from bce_grad.host_backend.build import kernel_meta_at
+from bce_grad.host_backend import launch, platform, targets
 from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM, canonical_pattern
+from bce_grad.host_backend.errors import OpError, OpValueError
 from bce_grad.host_backend.soc_table import SocInfo
-from bce_grad.host_backend.targets import target_config
+from bce_grad.resources import host_backend_dir, impl_dir
 
+CACHE_ENV = "BCE_GRAD_CACHE"
+MAX_MB_ENV = "BCE_GRAD_CACHE_MAX_MB"
+#: Size cap in MiB when ``$BCE_GRAD_CACHE_MAX_MB`` is not set.
+DEFAULT_MAX_MB = 512
+#: A temporary file older than this (seconds) is an orphan even if its pid was reused.
+ORPHAN_AGE_S = 600
+PREFIX = "bce_grad_"
+#: Temporary files: ``.<kernel file>.<pid>.<random>`` (build) and ``...<pid>.load.<random>.so``.
+_TEMP = re.compile(rf"^\.(?:{PREFIX}[0-9a-f]+\.(?:so|json)|targets_[0-9a-f]+\.json)\.(\d+)\.")
+_ENTRY = re.compile(rf"^({PREFIX}[0-9a-f]+)\.(so|json|lock)$")
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """A cached kernel was unusable (damaged, incomplete) and is being rebuilt."""
+
+
+class _Damaged(Exception):
+    """A cache entry that exists but cannot be used; the message says why."""
 
 
 def cache_dir() -> Path:
-    """Where kernels are cached: ``$BCE_GRAD_CACHE`` or ``~/.cache/bce-grad/kernels``."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bce-grad" / "kernels"
-    return Path(os.environ.get("BCE_GRAD_CACHE", default))
+    """Where kernels are cached: ``$BCE_GRAD_CACHE`` or ``~/.cache/bce-grad/kernels``.
+
+    Raises
+    ------
+    OpValueError
+        E80000 naming ``BCE_GRAD_CACHE`` when it is set but empty, or names a file.
+    """
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "bce-grad" / "kernels"
+    if not value.strip():
+        raise OpValueError("E80000", f"the environment variable[{CACHE_ENV}] should name a "
+                           f"directory for compiled kernels, but actually is empty; unset it to "
+                           f"use ~/.cache/bce-grad/kernels", param_name=CACHE_ENV)
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OpValueError("E80000", f"the environment variable[{CACHE_ENV}] should name a "
+                           f"directory, but [{value}] is a file", param_name=CACHE_ENV)
+    return path
+
+
+def writable_cache_dir() -> Path:
+    """:func:`cache_dir`, created if needed and checked to accept new files.
+
+    Raises
+    ------
+    OpValueError
+        E80000 naming ``BCE_GRAD_CACHE`` when the directory cannot be created or written.
+    """
+    path = cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OpValueError("E80000", f"the environment variable[{CACHE_ENV}] should name a "
+                           f"writable directory for compiled kernels, but [{path}] is not one "
+                           f"({err.strerror or err})", param_name=CACHE_ENV) from None
+    return path
+
+
+def max_bytes() -> int:
+    """The size cap: ``$BCE_GRAD_CACHE_MAX_MB`` MiB (a positive number), else :data:`DEFAULT_MAX_MB`."""
+    value = os.environ.get(MAX_MB_ENV)
+    if value is None:
+        return DEFAULT_MAX_MB << 20
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = -1.0
+    if not (megabytes > 0 and math.isfinite(megabytes)):
+        raise OpValueError("E80000", f"the environment variable[{MAX_MB_ENV}] should be a "
+                           f"positive number of MiB, but actually is [{value}]",
+                           param_name=MAX_MB_ENV)
+    return int(megabytes * (1 << 20))
 
 
 @functools.lru_cache(maxsize=None)
 def source_hash() -> str:
-    """SHA-256 over the operator's and the host backend's source files."""
+    """SHA-256 over every source that shapes a compile (read once per process)."""
     digest = hashlib.sha256()
-    for folder in (impl_dir(), host_backend_dir()):
-        for path in sorted(folder.rglob("*")):
-            if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-                digest.update(f"{folder.name}/{path.relative_to(folder).as_posix()}".encode())
-                digest.update(path.read_bytes())
+    api = importlib.util.find_spec("bce_grad.api")
+    files = [(f"{folder.name}/{path.relative_to(folder).as_posix()}", path)
+             for folder in (impl_dir(), host_backend_dir()) for path in sorted(folder.rglob("*"))
+             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts]
+    files += [("tools/kernel_cache.py", Path(__file__)),
+              ("bce_grad/api.py", Path(api.origin) if api and api.origin else Path(__file__))]
+    for name, path in files:
+        if path.is_file():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def tvm_version() -> str:
+    """The installed Apache TVM's version, read without importing ``tvm``."""
+    try:
+        return importlib.metadata.version("apache-tvm")
+    except importlib.metadata.PackageNotFoundError:  # a source build of TVM
+        import tvm
+
+        return str(tvm.__version__)
+
+
+def target_features(kind: str, directory: Path | None = None) -> tuple[str, ...]:
+    """:func:`targets.target_features` of ``kind``, remembered in the cache directory.
+
+    The features are a function of the target config and TVM's LLVM; asking LLVM
+    imports the ``tvm`` compiler (about 1 s), so the answer is kept in
+    ``targets_<hash>.json`` (keyed by both) and a warm call reads it back.
+    """
+    config = targets.target_config(kind)
+    blob = json.dumps({"target": config, "tvm": tvm_version()}, sort_keys=True)
+    memo = (directory or cache_dir()) / f"targets_{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(memo.read_text())
+        if isinstance(known, list) and all(isinstance(f, str) for f in known):
+            return tuple(known)
+    features = tuple(targets.target_features(kind))
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{memo.name}.{os.getpid()}.", dir=memo.parent)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(list(features), handle)
+        os.replace(tmp, memo)
+    return features
+
+
 def kernel_key(dtypes: Mapping[str, str], pattern: list[tuple[int, ...]], out_dtype: str,
-               reduction: str, info: SocInfo) -> str:
-    """The content key of one kernel."""
+               reduction: str, info: SocInfo, target: str | None = None) -> str:
+    """The content key of one kernel (``target`` defaults to this context's backend target)."""
+    kind = target or platform.backend_target()
     masks = [[d == 1 for d in shape] for shape in pattern]
+    features = target_features(kind)
     blob = json.dumps({
-        "soc": info.short_soc_version, "target": target_config(platform.backend_target()),
-        "dtypes": dict(dtypes), "out": out_dtype, "pattern": masks, "reduction": reduction,
-        "tvm": tvm.__version__, "source": source_hash(),
+        "soc": info.short_soc_version, "target": targets.target_config(kind),
+        "features": list(features), "dtypes": dict(dtypes), "out": out_dtype, "pattern": masks,
+        "reduction": reduction, "tvm": tvm_version(), "source": source_hash(),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def get_or_build(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: str,
-                 info: SocInfo) -> tuple[Path, list[tuple[int, ...]]]:
-    """Return the kernel JSON for these inputs (building it if needed) and their pattern.
+@dataclass(frozen=True)
+class Entry:
+    """The files of one cached kernel."""
+
+    name: str
+    directory: Path
+
+    @property
+    def json(self) -> Path:
+        return self.directory / f"{self.name}.json"
+
+    @property
+    def so(self) -> Path:
+        return self.directory / f"{self.name}.so"
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / f"{self.name}.lock"
+
+
+def _read_meta(entry: Entry) -> dict:
+    """The entry's JSON, checked for the fields a launch needs; raises :class:`_Damaged`."""
+    try:
+        meta = json.loads(entry.json.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise _Damaged(f"{entry.json.name} is unreadable ({type(err).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("name") != entry.name:
+        raise _Damaged(f"{entry.json.name} does not describe kernel {entry.name}")
+    cases = meta.get("cases")
+    if not isinstance(cases, list) or not cases or not isinstance(meta.get("so_sha256"), str) \
+            or not isinstance(meta.get("target"), dict) or not isinstance(meta.get("compile_info"), dict):
+        raise _Damaged(f"{entry.json.name} lacks cases, target, compile_info or so_sha256")
+    return meta
+
+
+def _load(entry: Entry) -> launch.Kernel:
+    """Load a complete, verified entry; FileNotFoundError for a clean miss, else :class:`_Damaged`."""
+    kernel = launch.cached_kernel(entry.json)
+    if kernel is not None:
+        return kernel
+    has_json, has_so = entry.json.exists(), entry.so.exists()
+    if not has_json and not has_so:
+        raise FileNotFoundError(entry.json)
+    if not has_so:
+        raise _Damaged(f"{entry.so.name} is missing")
+    meta = _read_meta(entry)
+    try:
+        return launch.load_kernel(entry.json, meta)
+    except FileNotFoundError:
+        raise _Damaged("a file vanished while loading") from None
+    except OpError as err:  # the .so does not match the SHA-256 in the JSON
+        raise _Damaged(err.detail) from None
+    except Exception as err:  # noqa: BLE001 - a .so the loader refuses is damaged, whatever the error
+        raise _Damaged(f"{entry.so.name} could not be opened ({type(err).__name__}: {err})") from None
+
+
+def _touch(entry: Entry) -> None:
+    """Record a use for LRU eviction (``<key>.lock``'s mtime); a read-only cache just skips it."""
+    with contextlib.suppress(OSError):
+        os.utime(entry.lock)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """Hold ``fcntl.flock`` on ``path`` (created if needed); yields False if not blocking and busy."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a lock file that an evictor unlinked while we waited for it
+            break
+        os.close(fd)
+    try:
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphans(directory: Path) -> list[Path]:
+    """Temporary files left by killed builds or loads: their pid is gone, or they are old."""
+    found = []
+    now = time.time()
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in directory.iterdir():
+            match = _TEMP.match(path.name)
+            if not match:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if not _pid_alive(int(match.group(1))) or now - path.stat().st_mtime > ORPHAN_AGE_S:
+                    found.append(path)
+    return found
+
+
+def remove_orphans(directory: Path) -> int:
+    """Remove :func:`orphans`; returns how many were removed."""
+    removed = 0
+    for path in orphans(directory):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def entries(directory: Path) -> dict[str, dict]:
+    """The cached kernels by name: ``{"bytes": ..., "used": ...}`` (used: last access time)."""
+    found: dict[str, dict] = {}
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in directory.iterdir():
+            match = _ENTRY.match(path.name)
+            if not match:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                item = found.setdefault(match.group(1), {"bytes": 0, "used": 0.0})
+                item["bytes"] += st.st_size
+                item["used"] = max(item["used"], st.st_mtime)
+    return found
+
+
+def _remove_entry(entry: Entry) -> bool:
+    """Remove an entry nobody is building; False if its lock is held."""
+    with _locked(entry.lock, blocking=False) as held:
+        if not held:
+            return False
+        for path in (entry.json, entry.so):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            entry.lock.unlink()
+    return True
+
+
+def evict(directory: Path, keep: str = "", limit: int | None = None) -> list[str]:
+    """Remove least recently used kernels until the cache fits ``limit`` (default :func:`max_bytes`)."""
+    limit = max_bytes() if limit is None else limit
+    found = entries(directory)
+    total = sum(item["bytes"] for item in found.values())
+    removed = []
+    for name, item in sorted(found.items(), key=lambda kv: kv[1]["used"]):
+        if total <= limit:
+            break
+        if name != keep and _remove_entry(Entry(name, directory)):
+            total -= item["bytes"]
+            removed.append(name)
+    return removed
+
+
+def clear(directory: Path | None = None) -> tuple[int, int]:
+    """Remove every kernel nobody is building, and orphans; returns (removed, busy)."""
+    directory = directory or cache_dir()
+    removed = busy = 0
+    for name in entries(directory):
+        if _remove_entry(Entry(name, directory)):
+            removed += 1
+        else:
+            busy += 1
+    for memo in directory.glob("targets_*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            memo.unlink()
+    remove_orphans(directory)
+    return removed, busy
+
+
+def _warn(entry: Entry, reason: str) -> None:
+    warnings.warn(f"bce_grad kernel cache: {entry.name} in {entry.directory} is unusable "
+                  f"({reason}); rebuilding it", KernelCacheWarning, stacklevel=4)
+
+
+def _compile(entry: Entry, arrays: Mapping[str, np.ndarray], pattern: list[tuple[int, ...]],
+             out_dtype: str, reduction: str, info: SocInfo) -> None:
+    from bce_grad.host_backend.build import kernel_meta_at
+    from bce_grad.host_backend.op_context import OpContext
+    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+
+    dtypes = {name: str(a.dtype) for name, a in arrays.items()}
+    descs = {n: {"shape": [UNKNOWN_DIM if d != 1 else 1 for d in shape], "dtype": dtypes[n],
+                 "format": "ND"} for n, shape in zip(arrays, pattern)}
+    output = {"shape": descs["x"]["shape"], "dtype": out_dtype, "format": "ND"}
+    with platform.use_soc(info.soc_version), kernel_meta_at(entry.directory), OpContext("dynamic"):
+        binary_cross_entropy_grad(descs["x"], descs["y"], descs["grad_output"], descs.get("weight"),
+                                  output, reduction, entry.name)
+
+
+def get_kernel(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: str,
+               info: SocInfo) -> tuple[launch.Kernel, list[tuple[int, ...]]]:
+    """Return the loaded kernel for these inputs (building it if needed) and their pattern.
 
     Parameters
     ----------
@@ -70,20 +409,51 @@ def get_or_build(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: st
         The output dtype and the reduction.
     info : SocInfo
         The SoC compiled for.
-    """
-    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
+    Raises
+    ------
+    OpValueError
+        When the cache directory is unusable (named ``BCE_GRAD_CACHE``).
+    """
     pattern = canonical_pattern([a.shape for a in arrays.values()])
     dtypes = {name: str(a.dtype) for name, a in arrays.items()}
-    key = kernel_key(dtypes, pattern, out_dtype, reduction, info)
-    name = f"bce_grad_{key}"
-    json_path = cache_dir() / f"{name}.json"
-    if json_path.exists():
-        return json_path, pattern
-    descs = {n: {"shape": [UNKNOWN_DIM if d != 1 else 1 for d in shape], "dtype": dtypes[n],
-                 "format": "ND"} for n, shape in zip(arrays, pattern)}
-    output = {"shape": descs["x"]["shape"], "dtype": out_dtype, "format": "ND"}
-    with kernel_meta_at(cache_dir()):
-        binary_cross_entropy_grad(descs["x"], descs["y"], descs["grad_output"], descs.get("weight"),
-                                  output, reduction, name)
-    return json_path, pattern
+    entry = Entry(PREFIX + kernel_key(dtypes, pattern, out_dtype, reduction, info), cache_dir())
+    try:
+        kernel = _load(entry)
+        _touch(entry)
+        return kernel, pattern
+    except FileNotFoundError:
+        warned = False
+    except _Damaged as damage:
+        _warn(entry, str(damage))
+        warned = True
+    writable_cache_dir()
+    with _locked(entry.lock):
+        try:
+            kernel = _load(entry)  # another thread or process built it while we waited
+        except (FileNotFoundError, _Damaged) as damage:
+            if isinstance(damage, _Damaged) and not warned:
+                _warn(entry, str(damage))
+            remove_orphans(entry.directory)
+            for path in (entry.json, entry.so):  # JSON first: never a JSON without its .so
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            _compile(entry, arrays, pattern, out_dtype, reduction, info)
+            try:
+                kernel = _load(entry)
+            except (FileNotFoundError, _Damaged) as err:
+                raise OpError("E61001", f"kernel {entry.name} was built in {entry.directory} but "
+                              f"cannot be loaded ({err})", param_name=CACHE_ENV) from None
+    try:
+        evict(entry.directory, keep=entry.name)
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+    return kernel, pattern
+
+
+def get_or_build(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: str,
+                 info: SocInfo) -> tuple[Path, list[tuple[int, ...]]]:
+    """Like :func:`get_kernel`, but return the kernel's JSON path (kept for callers of old)."""
+    kernel, pattern = get_kernel(arrays, out_dtype, reduction, info)
+    return kernel.json_path, pattern

@@ -1,15 +1,36 @@
-"""``tbe.dsl`` on Apache TVM: compute ops, dynamic-shape helpers, schedule and build."""
-from bce_grad.host_backend.build import build
-from bce_grad.host_backend.dsl.classify import OpPatternMode, classify
-from bce_grad.host_backend.dsl.context import compute, var
-from bce_grad.host_backend.dsl.ops import (
-    broadcast, cast_to, reduce_sum, vabs, vadd, vadds, vdiv, vexp, vlog, vmax, vmaxs, vmin,
-    vmins, vmul, vmuls, vrec, vsub,
-)
-from bce_grad.host_backend.schedule import auto_schedule
+"""``tbe.dsl`` on Apache TVM: compute ops, dynamic-shape helpers, schedule and build.
 
-__all__ = [
-    "OpPatternMode", "auto_schedule", "broadcast", "build", "cast_to", "classify", "compute",
-    "reduce_sum", "var", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog", "vmax", "vmaxs", "vmin",
-    "vmins", "vmul", "vmuls", "vrec", "vsub",
-]
+Only :func:`classify` loads with the package; the rest (and Apache TVM with it) loads
+on first use, so that importing an operator for its checks and host tiling stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from bce_grad.host_backend.dsl.classify import OpPatternMode, classify
+
+_OPS = ("broadcast", "cast_to", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog",
+        "vmax", "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vsub")
+#: Each lazily loaded name and the module that defines it.
+_LAZY = {
+    "build": "bce_grad.host_backend.build",
+    "compute": "bce_grad.host_backend.dsl.context",
+    "var": "bce_grad.host_backend.dsl.context",
+    "auto_schedule": "bce_grad.host_backend.schedule",
+    **{name: "bce_grad.host_backend.dsl.ops" for name in _OPS},
+}
+
+__all__ = ["OpPatternMode", "classify", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

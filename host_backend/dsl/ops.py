@@ -2,7 +2,9 @@
 
 Each op builds one ``te.compute`` stage named after it. The dtype flow is the
 DSL's: an op computes and rounds in its operands' dtype (float16 stays float16);
-only :func:`cast_to` changes dtypes. Operands of a binary op must share shape
+only :func:`cast_to` changes dtypes. Every op rounds on its own, as CANN's vector
+unit does: a product is never contracted with a following add into a fused
+multiply-add (:func:`_product`). Operands of a binary op must share shape
 and dtype, as on CANN; :func:`broadcast` makes shapes agree first.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Sequence, Union
 import tvm
 from tvm import te, tirx
 
+from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError
 
 Scalar = Union[int, float, tvm.ir.Expr]
@@ -52,8 +55,20 @@ def _scalar(value: Scalar, dtype: str) -> tvm.ir.Expr:
     return tirx.const(value, dtype)
 
 
+def _rounded_in_dtype(fn, dtype: str):
+    """``fn`` as it runs for ``dtype``: bfloat16 computes in float32 and rounds each op.
+
+    TVM's bfloat16 legalisation keeps float32 between ops and rounds only at the
+    store, so ``vadd(vmul(a, b), c)`` would round once; CANN rounds every op.
+    """
+    if dtype != "bfloat16":
+        return fn
+    return lambda *values: _to_bfloat16(fn(*(v.astype("float32") for v in values)))
+
+
 def _elementwise(name: str, tensors: Sequence[te.Tensor], fn) -> te.Tensor:
     shape = tensors[0].shape
+    fn = _rounded_in_dtype(fn, dtype_of(tensors[0]))
     return te.compute(shape, lambda *i: fn(*(t[i] for t in tensors)), name=name, tag=f"elewise_{name}")
 
 
@@ -70,7 +85,7 @@ def _binary(name: str, fn):
 def _with_scalar(name: str, fn):
     def op(tensor: te.Tensor, scalar: Scalar) -> te.Tensor:
         value = _scalar(scalar, dtype_of(tensor))
-        return _elementwise(name, (tensor,), lambda a: fn(a, value))
+        return _elementwise(name, (tensor,), lambda a: fn(a, value.astype(dtype_of(a))))
 
     op.__name__ = name
     op.__doc__ = f"Elementwise ``{name}`` of a tensor with a scalar cast to the tensor's dtype."
@@ -86,14 +101,37 @@ def _unary(name: str, fn):
     return op
 
 
+#: CUDA products that round on their own: nvcc never contracts them into an FMA.
+_CUDA_ROUNDED_MUL = {"float32": "__fmul_rn", "float16": "__hmul_rn", "bfloat16": "__hmul_rn"}
+#: Float dtypes LLVM could contract; TVM legalises bfloat16 through float32 with an
+#: integer rounding after each op, which already stops any contraction.
+_LLVM_FENCED = ("float32", "float16")
+
+
+def _product(lhs: tvm.ir.Expr, rhs: tvm.ir.Expr) -> tvm.ir.Expr:
+    """``lhs * rhs``, rounded before any add that uses it.
+
+    TVM turns ``a * b + c`` into ``llvm.fmuladd`` and its LLVM target fuses it
+    whenever the CPU has FMA, with no option to stop it; nvcc contracts too. A
+    fused multiply-add rounds once where CANN rounds twice, so the product goes
+    through ``llvm.arithmetic.fence`` (free: no instruction) or ``__fmul_rn``.
+    """
+    dtype = dtype_of(lhs)
+    if platform.backend_target() == "cuda" and dtype in _CUDA_ROUNDED_MUL:
+        return tirx.call_pure_extern(dtype, _CUDA_ROUNDED_MUL[dtype], lhs, rhs)
+    if dtype in _LLVM_FENCED:
+        return tirx.call_llvm_pure_intrin(dtype, "llvm.arithmetic.fence", lhs * rhs)
+    return lhs * rhs
+
+
 vadd = _binary("vadd", lambda a, b: a + b)
 vsub = _binary("vsub", lambda a, b: a - b)
-vmul = _binary("vmul", lambda a, b: a * b)
+vmul = _binary("vmul", _product)
 vdiv = _binary("vdiv", lambda a, b: a / b)
 vmax = _binary("vmax", tirx.max)
 vmin = _binary("vmin", tirx.min)
 vadds = _with_scalar("vadds", lambda a, s: a + s)
-vmuls = _with_scalar("vmuls", lambda a, s: a * s)
+vmuls = _with_scalar("vmuls", _product)
 vmaxs = _with_scalar("vmaxs", tirx.max)
 vmins = _with_scalar("vmins", tirx.min)
 vabs = _unary("vabs", tirx.abs)
@@ -119,8 +157,30 @@ def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.
                       f"{list(SUPPORTED_DTYPES)}, but actually is [{dtype}]", param_name="dtype")
     if dtype_of(tensor) == dtype:
         return tensor
-    return te.compute(tensor.shape, lambda *i: tensor[i].astype(dtype), name="cast_to",
+    convert = _to_bfloat16 if dtype == "bfloat16" else (lambda value: value.astype(dtype))
+    return te.compute(tensor.shape, lambda *i: convert(tensor[i]), name="cast_to",
                       tag="elewise_cast_to")
+
+
+def _u32(value: int) -> tvm.ir.Expr:
+    return tirx.const(value, "uint32")
+
+
+def _to_bfloat16(value: tvm.ir.Expr) -> tvm.ir.Expr:
+    """Round a float to bfloat16 (nearest even) in integer TIR, keeping NaNs NaN.
+
+    TVM's own float32 -> bfloat16 lowering adds the rounding bias without a NaN
+    check, so a NaN whose low bits are set (0x7fffffff) carries into the sign and
+    becomes 0x8000 (-0). Here a NaN becomes the quiet NaN 0x7fc0 with its sign kept,
+    as ml_dtypes and numpy give. Integer ops also survive the LLVM target's
+    no-NaNs assumption, which may fold a float ``isnan`` away; and they vectorise.
+    """
+    bits = tirx.reinterpret("uint32", value if dtype_of(value) == "float32"
+                            else value.astype("float32"))
+    is_nan = (bits & _u32(0x7FFFFFFF)) > _u32(0x7F800000)
+    rounded = (bits + _u32(0x7FFF) + ((bits >> _u32(16)) & _u32(1))) >> _u32(16)
+    quiet_nan = ((bits >> _u32(16)) & _u32(0x8000)) | _u32(0x7FC0)
+    return tirx.reinterpret("bfloat16", tirx.Select(is_nan, quiet_nan, rounded).astype("uint16"))
 
 
 def broadcast(var: te.Tensor | Scalar, shape: Sequence[int | tvm.ir.Expr],

@@ -27,8 +27,9 @@ except ImportError:  # CANN's own platform_adapter: tiling runs in the C++ op_ti
         del op_type
         return lambda func: func
 
-register_operator_compute(OP_TYPE, op_mode="dynamic", support_fusion=False,
-                          support_bfp16=True)(binary_cross_entropy_grad_compute)
+# Only (op_type, op_mode, support_fusion): the 2022 platform_adapter takes no other keyword.
+register_operator_compute(OP_TYPE, op_mode="dynamic", support_fusion=False)(
+    binary_cross_entropy_grad_compute)
 
 
 @register_host_tiling(OP_TYPE)

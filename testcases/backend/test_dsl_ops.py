@@ -144,3 +144,31 @@ def test_broadcast_refuses_incompatible_dims():
     x = te.placeholder((3, 4), "float32", name="x")
     with pytest.raises(OpError, match="cannot broadcast"):
         tbe.broadcast(x, [3, 5])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_product_then_add_rounds_twice(dtype, tmp_path):
+    """vadd(vmul(a, b), c) rounds the product first, as CANN does: with c = -round(a*b)
+    the result is exactly 0. A fused multiply-add (LLVM contracts when the CPU has FMA)
+    would give the product's rounding error instead."""
+    rng = np.random.default_rng(8)
+    a, b = _data(rng, (1000,), dtype, -3.0, 3.0), _data(rng, (1000,), dtype, -3.0, 3.0)
+    c = -(a * b)
+    n = te.var("n", "int64")
+    out, _ = build_and_run(lambda x, y, z: tbe.vadd(tbe.vmul(x, y), z), [a, b, c], [dtype] * 3,
+                           [(n,)] * 3, a.shape, a.dtype, tmp_path)
+    assert np.array_equal(out.astype(np.float32), np.zeros(a.shape, np.float32))
+
+
+NAN_BITS = [0x7FFFFFFF, 0x7FBFFFFF, 0xFFFFFFFF, 0x7FC00000, 0x7F800001, 0xFF800001, 0xFFC00000,
+            0x7F800000, 0xFF800000, 0x7F7FFFFF, 0x3F808000, 0x3F818000, 0x00000001, 0x80000000]
+
+
+def test_cast_to_bfloat16_keeps_nans_and_rounds_like_ml_dtypes(tmp_path):
+    bits = np.array(NAN_BITS * 8, np.uint32)  # long enough for the vectorised chunks
+    a = bits.view(np.float32)
+    out, _ = build_and_run(lambda t: tbe.cast_to(t, "bfloat16"), [a], ["float32"],
+                           [(te.var("n", "int64"),)], a.shape, ml_dtypes.bfloat16, tmp_path)
+    with np.errstate(invalid="ignore"):
+        want = a.astype(ml_dtypes.bfloat16)
+    assert [hex(v) for v in out.view(np.uint16)] == [hex(v) for v in want.view(np.uint16)]

@@ -33,15 +33,15 @@ def test_cpu_schedule_inlines_parallelises_and_vectorises():
     sch = auto_schedule(res)
     script = sch.apply([x, g, res], "k").script()
     assert sch.rule == "Elementwise"
-    blocks = [line for line in script.splitlines() if line.strip().startswith("with T.sblock(")]
+    blocks = {line.strip() for line in script.splitlines() if line.strip().startswith("with T.sblock(")}
     assert len(blocks) == 1, "every producer should be inlined: one pass over memory"
     assert "T.parallel(" in script and "T.vectorized(" in script
 
 
 def test_cuda_schedule_binds_threads():
     n = te.var("n", "int64")
-    x, g, res = _bce_like(n, 256)
-    with use_backend_target("cuda"):
+    with use_backend_target("cuda"):  # compute too: its products lower per target
+        x, g, res = _bce_like(n, 256)
         sch = auto_schedule(res)
     script = sch.apply([x, g, res], "k").script()
     assert 'T.thread_binding' in script and "blockIdx.x" in script and "threadIdx.x" in script
@@ -51,8 +51,8 @@ def test_cuda_schedule_binds_threads():
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed: CUDA is not compiled")
 def test_cuda_kernel_compiles_with_nvcc(tmp_path):
     n = te.var("n", "int64")
-    x, g, res = _bce_like(n, 256)
-    with use_backend_target("cuda"):
+    with use_backend_target("cuda"):  # compute too: its products lower per target
+        x, g, res = _bce_like(n, 256)
         sch = auto_schedule(res)
     with kernel_meta_at(tmp_path):
         path = tbe.build(sch, {"name": "cuda_k", "tensor_list": [x, g, res]})
@@ -175,3 +175,15 @@ def test_broadcast_kernels_keep_vector_instructions(dtype, rank):
     mod = auto_schedule(res).apply([x, g, res], "k")
     llvm_ir = apache_tvm.compile(mod, target=make_target("llvm")).mod.inspect_source("ll")
     assert re.search(r"fdiv <\d+ x (float|half)>", llvm_ir), "the chunk was not vectorised"
+
+
+def test_cuda_products_are_never_contracted():
+    """nvcc contracts a * b + c into an FMA by default; products go through __fmul_rn."""
+    from bce_grad.host_backend.targets import make_target
+
+    with use_backend_target("cuda"):
+        x, g, res = _bce_like(te.var("n", "int64"), 256)
+        mod = auto_schedule(res).apply([x, g, res], "k")
+    script = mod.script()
+    assert "__fmul_rn" in script and "arithmetic.fence" not in script
+    assert make_target("cuda").kind.name == "cuda"

@@ -26,12 +26,12 @@ BAD_CALLS = {
                      "weight"),
     "soc_310b": (dict(soc="Ascend310B1"), "E80000", "Ascend310B"),
     "soc_unknown": (dict(soc="Ascend123"), "E80000", "Ascend123"),
-    "y_not_broadcast": (dict(y=np.ones((2, 4), np.float32)), "E80017", "y"),
-    "grad_larger_than_x": (dict(grad_output=np.ones((5, 2, 3), np.float32)), "E80017", "grad_output"),
-    "weight_not_broadcast": (dict(weight=np.ones((3, 1), np.float32)), "E80017", "weight"),
+    "y_not_broadcast": (dict(y=np.ones((2, 4), np.float32)), "E80029", "y"),
+    "grad_larger_than_x": (dict(grad_output=np.ones((5, 2, 3), np.float32)), "E80029", "grad_output"),
+    "weight_not_broadcast": (dict(weight=np.ones((3, 1), np.float32)), "E80029", "weight"),
     "rank_9": (dict(x=np.full((1,) * 9, 0.5, np.float32)), "E80012", "x"),
     "missing_x": (dict(x=None), "E80001", "x"),
-    "out_dtype": (dict(out_dtype="float64"), "E80008", "output"),
+    "out_dtype": (dict(out_dtype="float64"), "E80008", "out_dtype"),
 }
 
 
@@ -54,10 +54,10 @@ def _desc(shape, dtype="float32"):
 IMPL_BAD = {
     "reduction": (dict(reduction="avg"), "E80009", "reduction"),
     "dtype": (dict(y=_desc((2, 3), "int8")), "E80008", "y"),
-    "shape": (dict(grad_output=_desc((3, 3))), "E80017", "grad_output"),
+    "shape": (dict(grad_output=_desc((3, 3))), "E80029", "grad_output"),
     "rank": (dict(x=_desc((1,) * 9)), "E80012", "x"),
     "missing": (dict(y=None), "E80001", "y"),
-    "output_shape": (dict(output=_desc((3, 2))), "E80017", "output"),
+    "output_shape": (dict(output=_desc((3, 2))), "E80029", "output"),
     "kernel_name": (dict(kernel_name="bad/name"), "E80000", "kernel_name"),
 }
 

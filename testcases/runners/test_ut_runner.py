@@ -55,7 +55,7 @@ def test_wrong_golden_fails_precision_case(tmp_path):
                 "precision_standard": precision_info.PrecisionStandard(0.0001, 0.0001, 0.001)})
     """)
     report = run(path, tmp_path)
-    status = {c["case_name"].rsplit("_", 1)[-1]: c for c in report["cases"]}
+    status = {c["case_name"].rsplit("_", 1)[-1]: c for c in report["report_list"]}
     assert status["right"]["status"] == "success", status["right"]
     assert status["wrong"]["status"] == "failed"
     assert "precision of output [output]" in status["wrong"]["err_msg"]
@@ -72,10 +72,10 @@ def test_expect_class_mismatch_fails(tmp_path):
         ut_case.add_case("Ascend910B1", {"params": io("float16", [-1, 8]) + ["mean"],
                                          "case_name": "nothing_raised", "expect": RuntimeError})
     """)
-    cases = {c["case_name"].split("_dynamic_")[-1]: c for c in run(path, tmp_path)["cases"]}
+    cases = {c["case_name"].split("_dynamic_")[-1]: c for c in run(path, tmp_path)["report_list"]}
     assert cases["right_class"]["status"] == "success"
     assert cases["wrong_class"]["status"] == "failed"
-    assert "expect ValueError, but the operator raised OpError" in cases["wrong_class"]["err_msg"]
+    assert "expect ValueError, but the operator raised CannRuntimeError" in cases["wrong_class"]["err_msg"]
     assert "reduction" in cases["wrong_class"]["err_msg"]
     assert cases["nothing_raised"]["status"] == "failed"
     assert "raised nothing" in cases["nothing_raised"]["err_msg"]
@@ -84,7 +84,7 @@ def test_expect_class_mismatch_fails(tmp_path):
 def test_case_file_without_ut_case_names_file_and_key(tmp_path):
     path = tmp_path / "test_empty_impl.py"
     path.write_text("x = 1\n")
-    (entry,) = run(path, tmp_path)["cases"]
+    (entry,) = run(path, tmp_path)["report_list"]
     assert entry["status"] == "failed"
     assert str(path) in entry["err_msg"] and "[ut_case]" in entry["err_msg"]
 
@@ -93,7 +93,7 @@ def test_case_without_params_names_the_key(tmp_path):
     path = write_case_file(tmp_path, "no_params", """
         ut_case.add_case("all", {"case_name": "no_params"})
     """)
-    (entry,) = run(path, tmp_path)["cases"]
+    (entry,) = run(path, tmp_path)["report_list"]
     assert entry["status"] == "failed" and "[params]" in entry["err_msg"]
 
 
@@ -107,11 +107,13 @@ def test_cli_ut_exit_codes_and_report(tmp_path, capsys):
     common = ["--case_files", str(path), "--test_report_path", str(tmp_path / "r"),
               "--data_path", str(tmp_path / "d"), "--kernel_meta_path", str(tmp_path / "k")]
     assert main(["ut", "--soc_version", "Ascend910B1", *common]) == 0
-    report = json.loads((tmp_path / "r" / "ut_report.json").read_text())
-    assert [(c["soc"], c["status"]) for c in report["cases"]] == [("Ascend910B1", "success")]
+    report = json.loads((tmp_path / "r" / ".ut_test_report").read_text())
+    assert [(c["run_soc"], c["status"]) for c in report["report_list"]] == [("Ascend910B1", "success")]
     assert main(["ut", "--soc_version", "Ascend910B1,Ascend910A", *common]) == 1
     out = capsys.readouterr().out
     assert "failed  Ascend910A" in out and "BinaryCrossEntropyGrad_dynamic_bad" in out
+    # --case_name takes the stored name or the name the case file gave
+    assert main(["ut", "--soc_version", "Ascend910B1,Ascend910A", "--case_name", "ok", *common]) == 0
     assert main(["ut", "--soc_version", "Ascend910B1", "--case_files",
                  str(tmp_path / "missing"), *common[2:]]) == 2
 

@@ -19,17 +19,20 @@ from bce_grad.tools.ut_frame import ensure_op_test_frame
 ensure_op_test_frame()
 
 from testcases.ut.bce_grad_ut_helpers import ALL_SOCS  # noqa: E402
-from bce_grad.tools.ut_frame.ut.executor import RunConfig, run_case  # noqa: E402
+from bce_grad.tools.ut_frame import is_host_frame  # noqa: E402
 from bce_grad.tools.ut_frame.ut.loader import CASE_FILE_PATTERN, load_ut_case  # noqa: E402
 
-_OUT: dict[str, RunConfig] = {}
+_OUT: dict[str, dict] = {}
 
 
-def _run_config() -> RunConfig:
-    if "config" not in _OUT:
+def _run_cfg() -> dict:
+    """op_test_frame's ``run_cfg``, with the host's ``kernel_meta_path``: one folder per session."""
+    if "cfg" not in _OUT:
         root = Path(tempfile.mkdtemp(prefix="bce_grad_ut_"))
-        _OUT["config"] = RunConfig(str(root / "data"), str(root / "kernel_meta"))
-    return _OUT["config"]
+        _OUT["cfg"] = {"simulator_mode": None, "simulator_lib_path": None,
+                       "data_dump_path": str(root / "data"),
+                       "kernel_meta_path": str(root / "kernel_meta")}
+    return _OUT["cfg"]
 
 
 def _socs() -> list[str]:
@@ -55,15 +58,15 @@ class UTCaseFile(pytest.File):
 
 
 class UTSoc(pytest.Collector):
-    """The cases of one file that run on one SoC."""
+    """The cases of one file that run on one SoC (op_test_frame's public API only)."""
 
     def __init__(self, *, ut_case, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ut_case = ut_case
 
     def collect(self):
-        for case in self.ut_case.get_all_test_case_name(self.name):
-            yield UTCaseItem.from_parent(self, name=case.case_name, case=case)
+        for info in self.ut_case.get_all_test_case_name(self.name):
+            yield UTCaseItem.from_parent(self, name=info["case_name"], info=info)
 
 
 class UTCaseFailed(Exception):
@@ -71,20 +74,31 @@ class UTCaseFailed(Exception):
 
 
 class UTCaseItem(pytest.Item):
-    """One ut_case case on one SoC."""
+    """One ut_case case on one SoC, run through ``ut_case.run_case``."""
 
-    def __init__(self, *, case, **kwargs) -> None:
+    def __init__(self, *, info, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.case = case
+        self.info = info
 
     def runtest(self) -> None:
-        result = run_case(self.parent.ut_case, self.case, self.parent.name, _run_config())
-        if not result.passed:
-            raise UTCaseFailed(f"{result.err_msg}\n{result.detail.get('traceback', '')}".rstrip())
+        if self.info["case_usage"] == "precision" and not is_host_frame():
+            pytest.skip("CANN's op_test_frame runs precision cases on a simulator only "
+                        "(op_ut_run --simulator_mode); none is configured")
+        report = self.ut_case.run_case(self.parent.name, [self.name], run_cfg=_run_cfg())
+        (case_rpt,) = report.get_case_rpt_list()
+        if case_rpt.status != "success":
+            stages = case_rpt.to_json_obj()["trace_detail"]["stage_result"]
+            traces = "".join(s.get("err_trace") or "" for s in stages)
+            raise UTCaseFailed(f"{case_rpt.err_msg}\n{traces}".rstrip())
+
+    @property
+    def ut_case(self):
+        """The case file's ``ut_case``."""
+        return self.parent.ut_case
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, UTCaseFailed):
-            return f"{self.case.usage} case {self.name} on {self.parent.name} ({self.case.src}):\n" \
+            return f"{self.info['case_usage']} case {self.name} on {self.parent.name}:\n" \
                    f"{excinfo.value}"
         return super().repr_failure(excinfo, style)
 

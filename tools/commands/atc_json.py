@@ -8,7 +8,8 @@ from pathlib import Path
 
 from bce_grad.host_backend.errors import OpError
 from bce_grad.tools.deploy.atc import parse_shape, single_op_json
-from bce_grad.tools.deploy.files import write_atomic
+from bce_grad.tools.deploy.files import write_output
+from bce_grad.tools.commands.common import add_soc_option, resolve_soc
 from bce_grad.tools.deploy.op_info import REDUCTIONS
 
 
@@ -39,8 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the reduction attr (default: %(default)s)")
     parser.add_argument("--weight", action=argparse.BooleanOptionalAction, default=True,
                         help="pass the optional input weight (default: yes)")
-    parser.add_argument("--soc", default="Ascend910B1", metavar="SOC",
-                        help="full or short SoC version whose op info is checked (default: %(default)s)")
+    add_soc_option(parser)
     parser.add_argument("--out", type=Path, metavar="FILE",
                         help="output file (default: print to stdout)")
     parser.set_defaults(func=run)
@@ -48,11 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the JSON and write it to ``--out`` or stdout."""
-    ops = single_op_json(args.shape, args.dtype, args.reduction, args.weight, args.soc)
+    ops = single_op_json(args.shape, args.dtype, args.reduction, args.weight,
+                         resolve_soc(args.soc))
     text = json.dumps(ops, indent=4) + "\n"
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    write_atomic(args.out, text)
+    write_output(args.out, text.encode("utf-8"))
     print(args.out)
     return 0

@@ -13,13 +13,12 @@ import os
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
+from bce_grad.tools.commands.common import add_soc_option, numpy_dtype, resolve_soc
 
-from bce_grad.golden import binary_cross_entropy_grad_golden
-from bce_grad.api import binary_cross_entropy_backward
-from bce_grad.tools.commands.common import NUMPY_DTYPES, add_soc_option
+if TYPE_CHECKING:
+    import numpy as np
 
 SHAPE = (1024, 4096)
 COPY_ELEMENTS = 16 * 1024 * 1024
@@ -38,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the records as JSON")
     parser.add_argument("--quick", action="store_true",
                         help="one dtype, no weight, fewer repeats: a smoke run")
+    parser.add_argument("--startup", action="store_true",
+                        help="instead: time whole bce-grad commands in fresh processes (--help, "
+                             "opinfo, a warm 'run' on (8,16)) against 'python -c pass'")
     parser.set_defaults(func=run)
 
 
@@ -56,6 +58,8 @@ def _torch_call(data: dict, reduction: str) -> Callable[[], object] | None:
         import torch
     except ImportError:
         return None
+
+    import numpy as np
 
     def to_torch(array: np.ndarray):
         if str(array.dtype) == "bfloat16":
@@ -77,6 +81,16 @@ def _record(impl: str, dtype: str, shape, reduction: str, weight: bool, threads:
 
 def run(args: argparse.Namespace) -> int:
     """Measure and print every record; optionally write them as JSON."""
+    if args.startup:
+        from bce_grad.tools.commands.startup import run_startup
+
+        return run_startup(args)
+    import numpy as np
+
+    from bce_grad.api import binary_cross_entropy_backward
+    from bce_grad.golden import binary_cross_entropy_grad_golden
+
+    soc = resolve_soc(args.soc)
     rng = np.random.default_rng(0)
     repeats = 5 if args.quick else args.repeats
     host_threads = int(os.environ.get("TVM_NUM_THREADS", "1"))
@@ -88,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"copy roofline: {records[0]['gbps']} GB/s (numpy.copyto, 64 MiB, read + write)",
           file=sys.stderr)
     for dtype in DTYPES[:1] if args.quick else DTYPES:
-        np_dtype = NUMPY_DTYPES[dtype]
+        np_dtype = numpy_dtype(dtype)
         base = {"x": rng.uniform(0.01, 0.99, SHAPE).astype(np_dtype),
                 "y": rng.uniform(0, 1, SHAPE).astype(np_dtype),
                 "grad_output": rng.uniform(0.5, 1.5, SHAPE).astype(np_dtype)}
@@ -101,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 calls = {
                     "host": (host_threads, lambda: binary_cross_entropy_backward(
                         data["grad_output"], data["x"], data["y"], data.get("weight"), reduction,
-                        soc=args.soc)),
+                        soc=soc)),
                     "numpy": (1, lambda: binary_cross_entropy_grad_golden(
                         data["x"], data["y"], data["grad_output"], data.get("weight"), reduction,
                         "float32", dtype)),

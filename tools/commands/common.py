@@ -1,27 +1,59 @@
-"""Options and file handling shared by the ``bce-grad`` subcommands."""
+"""Options and file handling shared by the ``bce-grad`` subcommands.
+
+Everything here imports only the standard library at module level, so building the
+parser (``bce-grad --help``) stays fast; numpy loads when a file is read or written.
+"""
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
+import stat
 from pathlib import Path
-
-import ml_dtypes
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bce_grad.host_backend.errors import OpError
-from bce_grad.host_backend.platform import DEFAULT_SOC_VERSION
+from bce_grad.tools.deploy.files import write_output
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DTYPES = ("float16", "bfloat16", "float32")
 REDUCTIONS = ("none", "mean", "sum")
-NUMPY_DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
+#: The first bytes of every .npy file.
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """The numpy dtype for ``float16``, ``bfloat16`` (``ml_dtypes``) or ``float32``."""
+    import ml_dtypes
+    import numpy as np
+
+    return np.dtype(ml_dtypes.bfloat16 if name == "bfloat16" else name)
+
+
+def soc_arg(text: str) -> str:
+    """argparse type of ``--soc``: any spelling of a known SoC (see ``canonical_soc``)."""
+    from bce_grad.host_backend.soc_table import canonical_soc
+
+    try:
+        return canonical_soc(text)
+    except OpError as err:
+        raise argparse.ArgumentTypeError(err.detail) from None
 
 
 def add_soc_option(parser: argparse.ArgumentParser) -> None:
-    """``--soc``: the full SoC version to compile for."""
-    parser.add_argument("--soc", default=DEFAULT_SOC_VERSION, metavar="SOC_VERSION",
-                        help=f"full SoC version, such as Ascend910A, Ascend910B1, Ascend910_9391, "
-                             f"Ascend310P3 or Ascend950PR_9599 (default: {DEFAULT_SOC_VERSION})")
+    """``--soc``: the SoC to compile for; default ``$BCE_GRAD_SOC``, else Ascend910B1."""
+    parser.add_argument("--soc", type=soc_arg, default=None, metavar="SOC",
+                        help="SoC version, full (Ascend910B1), short (Ascend910B) or as op_info_cfg "
+                             "names it (ascend910b), any case (default: $BCE_GRAD_SOC, else "
+                             "Ascend910B1)")
+
+
+def resolve_soc(soc: str | None) -> str:
+    """The SoC a subcommand uses: ``--soc`` when given, else the API's default rule."""
+    from bce_grad.host_backend import platform
+
+    return soc if soc else platform.default_soc()
 
 
 def add_reduction_option(parser: argparse.ArgumentParser) -> None:
@@ -30,39 +62,69 @@ def add_reduction_option(parser: argparse.ArgumentParser) -> None:
                         help="'mean' scales by 1/numel(x); 'none' and 'sum' do not (default: mean)")
 
 
+def _input_error(param: str, path: str, rule: str) -> OpError:
+    return OpError("E80000", f"the parameter[{param}] should name {rule}, but actually is [{path}]",
+                   param_name=param)
+
+
 def load_npy(path: str, param: str) -> np.ndarray:
-    """Load a .npy file for parameter ``param``; a clear error names the option and file."""
+    """Load one array from a ``.npy`` file for option ``param``.
+
+    The file must be a regular file holding one array in NumPy's ``.npy`` format. A
+    two-byte void dtype (``|V2``, how ``np.save`` stores ``ml_dtypes.bfloat16``) is
+    read as bfloat16. Every other problem is an :class:`OpError` naming the option.
+    """
+    import numpy as np
+
     try:
-        return np.load(path, allow_pickle=False)
+        info = os.stat(path)
     except FileNotFoundError:
-        raise OpError("E80000", f"the parameter[{param}] should name an existing .npy file, but "
-                      f"[{path}] does not exist", param_name=param) from None
-    except (ValueError, OSError) as err:
-        raise OpError("E80000", f"the parameter[{param}] should name a readable .npy file, but "
-                      f"[{path}] is not one ({err})", param_name=param) from None
+        raise _input_error(param, path, "an existing .npy file (no such file)") from None
+    except NotADirectoryError:
+        raise _input_error(param, path, "an existing .npy file (a parent is not a "
+                                        "directory)") from None
+    except OSError as err:
+        raise _input_error(param, path, f"a readable .npy file ({err.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _input_error(param, path, "a regular .npy file (this is a directory, FIFO or "
+                                        "device)")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                what = "empty" if info.st_size == 0 else "not in NumPy's .npy format"
+                raise _input_error(param, path, f"a .npy file (the file is {what}; .npz, text and "
+                                                f"pickles are not accepted)")
+            handle.seek(0)
+            array = np.load(handle, allow_pickle=False)
+    except OpError:
+        raise
+    except (ValueError, OSError, EOFError) as err:
+        raise _input_error(param, path, f"a complete .npy file ({err})") from None
+    if array.dtype == np.dtype("V2"):
+        array = array.view(numpy_dtype("bfloat16"))
+    return array
 
 
 def cast_input(array: np.ndarray, dtype: str | None, param: str) -> np.ndarray:
     """Cast ``array`` to ``dtype`` (round to nearest even), or check it is a float dtype."""
     if dtype:
-        return array.astype(NUMPY_DTYPES[dtype])
+        return array.astype(numpy_dtype(dtype))
     if str(array.dtype) not in DTYPES:
         raise OpError("E80008", f"the parameter[{param}] dtype should be one of {list(DTYPES)}, "
                       f"but actually is [{array.dtype}]; pass --dtype to cast", param_name=param)
     return array
 
 
-def save_npy_atomic(path: str, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` through a temporary file, so no partial file is left."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise OpError("E80000", f"the parameter[--out] should be in an existing directory, but "
-                      f"[{target.parent}] does not exist", param_name="--out")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".npy", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def save_npy(path: str, array: np.ndarray, param: str = "--out") -> None:
+    """Write ``array`` as ``.npy`` to ``path`` safely (see :func:`files.write_output`).
+
+    bfloat16 keeps its bits: ``np.save`` stores it as ``|V2``; read it back with
+    ``np.load(path).view(ml_dtypes.bfloat16)`` (``bce-grad run`` does so itself).
+    """
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_output(path, buffer.getvalue(), param)

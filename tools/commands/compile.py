@@ -4,11 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from bce_grad.host_backend import platform
-from bce_grad.host_backend.build import kernel_meta_at
 from bce_grad.host_backend.errors import OpError
-from bce_grad.api import check_dtypes
-from bce_grad.tools.commands.common import DTYPES, add_reduction_option, add_soc_option
+from bce_grad.tools.commands.common import (
+    DTYPES, add_reduction_option, add_soc_option, resolve_soc,
+)
 
 
 def _shape(text: str) -> list[int]:
@@ -48,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the dtype against the SoC's op info, then call the static or dynamic entry."""
+    from bce_grad.api import check_dtypes
+    from bce_grad.host_backend import platform
+    from bce_grad.host_backend.build import kernel_meta_at
+
     if args.dynamic:
         from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
     else:
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise OpError("E80000", f"the parameter[--shape] {args.shape} has -1/-2 dims; add "
                           f"--dynamic to compile a shape-generic kernel", param_name="--shape")
         from impl.binary_cross_entropy_grad import binary_cross_entropy_grad
-    with platform.use_soc(args.soc) as info:
+    with platform.use_soc(resolve_soc(args.soc)) as info:
         check_dtypes(info.soc_version, {"x": args.dtype})
         desc = {"shape": args.shape, "dtype": args.dtype, "format": "ND",
                 "range": [(1, None) if d == -1 else (d, d) for d in args.shape]}

@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 
 from bce_grad.tools.deploy.artifacts import DEFAULT_OP_INFO_OUT, write_ops_info_json
+from bce_grad.tools.commands.common import soc_arg
+from bce_grad.tools.deploy.atc import soc_dir_for
 from bce_grad.tools.deploy.op_info import SOC_DIRS
 
 
@@ -24,14 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output directory (default: build/op_info under the current directory)",
     )
     parser.add_argument(
-        "--soc", action="append", choices=SOC_DIRS, metavar="SOC",
-        help="only this SoC directory; repeatable (default: all of %(choices)s)",
+        "--soc", action="append", type=soc_arg, metavar="SOC",
+        help=f"only this SoC, spelt as anywhere else (Ascend910B1, Ascend910B or ascend910b); "
+             f"repeatable (default: all of {', '.join(SOC_DIRS)})",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the JSON files and list them on stdout."""
-    for path in write_ops_info_json(args.out, args.soc or SOC_DIRS):
+    for path in write_ops_info_json(args.out, [soc_dir_for(soc) for soc in args.soc or ()]
+                                    or SOC_DIRS):
         print(path)
     return 0

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from bce_grad.tools.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from bce_grad.tools.commands.common import soc_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,16 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Expand each case into sub-cases (alternatives of format, shape, type, data_distribute "
             "and value_range), compile the op's dynamic entry for the SoC, generate data, run it on "
-            "the host, compare with calc_expect_func_file and write <out>/st_report.json. "
+            "the host, compare with calc_expect_func_file (msopst's rule) and write "
+            "<out>/<YYYYmmddHHMMSS>/st_report.json in msopst's layout. "
             "Exit codes: 0 all passed, 1 a case failed, 2 bad usage or case file."),
         epilog="Example: bce-grad st run -i testcases/st/BinaryCrossEntropyGrad_case.json "
                "-soc Ascend910B1 -out st_out")
     run_parser.add_argument("-i", "--input", dest="input", required=True, metavar="CASE.json",
                             help="the ST case file")
-    run_parser.add_argument("-soc", "--soc_version", dest="soc", required=True,
-                            help="SoC version, e.g. Ascend910B1")
+    run_parser.add_argument("-soc", "--soc_version", dest="soc", required=True, type=soc_arg,
+                            help="SoC version, e.g. Ascend910B1 (any spelling --soc accepts)")
     run_parser.add_argument("-out", "--output", dest="out", default="./st_out",
-                            help="output directory (default: ./st_out)")
+                            help="output directory; each run gets a timestamped folder in it (default: ./st_out)")
     run_parser.add_argument("-c", "--case_name", dest="case_name", default="all",
                             help="case names, comma-separated, or all (default)")
     run_parser.add_argument("-err_thr", "--error_threshold", dest="err_thr", default=None,
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the case file; print one line per sub-case; 1 if any failed."""
+    from bce_grad.host_backend.errors import OpError
     from bce_grad.tools.st_frame.case_file import CaseFileError
     from bce_grad.tools.st_frame.compare import parse_err_thr
     from bce_grad.tools.st_frame.runner import run_st
@@ -47,11 +50,17 @@ def run(args: argparse.Namespace) -> int:
         report = run_st(args.input, args.soc, args.out, err_thr, args.case_name.split(","),
                         run_cmd=" ".join(sys.argv))
     except (CaseFileError, ValueError) as err:
-        sys.stderr.write(f"error: {err}\n")
+        if isinstance(err, OpError):
+            raise
+        sys.stderr.write(f"error: [E80000] {err}\n")
         return EXIT_USAGE
     for entry in report["report_list"]:
-        print(f"{entry['status']:7} {entry['case_info']['case_name']}  {entry['response']}")
+        verdict = "pass" if entry["status"] == entry["expect"] else "FAIL"
+        print(f"{verdict:4} {entry['status']:7} {entry['case_name']}  {entry['response']}")
     summary = report["summary"]
     print(f"{summary['test case count']} cases: {summary['success count']} success, "
-          f"{summary['failed count']} failed; report {args.out}/st_report.json")
+          f"{summary['failed count']} failed; report {report['run_dir']}/st_report.json")
+    if summary["not offered on soc"]:
+        print(f"{summary['not offered on soc']} sub-case(s) left out: their dtypes are not in "
+              f"{args.soc}'s op info")
     return EXIT_FAIL if summary["failed count"] or not report["report_list"] else EXIT_OK

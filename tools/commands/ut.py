@@ -14,16 +14,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Load every test_*_impl.py under --case_files, take its module-level ut_case and run "
             "its cases on each SoC. CANN's op_test_frame is used when importable; otherwise the "
-            "host op_test_frame. Precision cases run on the host backend (op_ut_run drops them "
-            "without a simulator). Exit codes: 0 all passed, 1 a case failed, 2 bad usage."),
+            "host op_test_frame, whose precision cases run on the host backend (op_ut_run drops "
+            "them without a simulator, and so does this command with CANN's frame). The report "
+            "goes to <test_report_path>/.ut_test_report in op_ut_run's JSON layout. "
+            "Exit codes: 0 all passed, 1 a case failed, 2 bad usage."),
         epilog="Example: bce-grad ut --case_files testcases/ut --soc_version Ascend910A,Ascend910B1")
     parser.add_argument("--case_files", default="./", help="files or directories, comma-separated "
                         "(default: ./)")
     parser.add_argument("--soc_version", required=True,
                         help="SoC versions, comma-separated, e.g. Ascend910A,Ascend910B1")
     parser.add_argument("--case_name", default=None, help="case names, comma-separated")
-    parser.add_argument("--test_report", default="json", choices=("json", "console"),
-                        help="json also writes ut_report.json (default: json)")
+    parser.add_argument("--test_report", default="console", choices=("json", "console"),
+                        help="as op_ut_run (default: console); the JSON report "
+                             "<test_report_path>/.ut_test_report is written either way")
     parser.add_argument("--test_report_path", default="./report", help="default: ./report")
     parser.add_argument("--data_path", default="./data", help="default: ./data")
     parser.add_argument("--kernel_meta_path", default="./kernel_meta",
@@ -35,9 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the cases, print one line per case and return 1 if any failed."""
+    from bce_grad.host_backend.errors import OpError
+    from bce_grad.host_backend.soc_table import known_soc_versions
     from bce_grad.tools.ut_frame import ensure_op_test_frame
-    from bce_grad.tools.ut_frame.ut.runner import format_console, run_ut
+    from bce_grad.tools.ut_frame.ut.runner import format_console, run_ut, summary
 
+    known = set(known_soc_versions())
+    unknown = [soc for soc in args.soc_version.split(",") if soc.strip() and soc.strip() not in known]
+    if unknown or not args.soc_version.strip():
+        raise OpError("E80000", f"the parameter[--soc_version] should list full SoC versions such "
+                      f"as Ascend910A,Ascend910B1, but [{','.join(unknown)}] is unknown; known: "
+                      f"{', '.join(sorted(known))}", param_name="--soc_version")
     ensure_op_test_frame()
     try:
         report = run_ut(args.case_files, args.soc_version, args.case_name, args.test_report,
@@ -46,10 +57,12 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as err:
         if type(err).__name__ == "OpError":
             raise
-        sys.stderr.write(f"error: {err}\n")
+        sys.stderr.write(f"error: [E80000] {err}\n")
         return EXIT_USAGE
     print(format_console(report))
-    if not report["cases"]:
-        sys.stderr.write("error: no case matched --case_files, --soc_version and --case_name\n")
+    if not report["report_list"]:
+        sys.stderr.write("error: [E80000] no case matched --case_files, --soc_version and "
+                         "--case_name\n")
         return EXIT_FAIL
-    return EXIT_FAIL if report["summary"]["failed"] else EXIT_OK
+    counts = summary(report)
+    return EXIT_FAIL if counts["failed"] or counts["error"] else EXIT_OK

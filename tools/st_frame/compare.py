@@ -1,9 +1,15 @@
-"""msopst's comparison: ``-err_thr [rel, frac]``, default ``[0.01, 0.05]``.
+"""msopst's comparison: ``-err_thr [diff_thd, pct_thd]``, default ``[0.01, 0.05]``.
 
-An element is an error when its difference is at least ``rel`` in absolute terms
-and more than ``rel`` relative to ``|expect|`` (below an absolute difference of
-``rel`` the absolute difference is what counts). A case passes when the errors
-are at most ``frac`` of the elements.
+Per element, with ``d = |actual - expect|`` (in float32):
+
+- ``d < diff_thd``: the element's error is ``d`` itself, so it never fails;
+- otherwise its error is ``d / (max(|actual|, |expect|, 2**-14 / diff_thd) + 1e-9)``;
+- the element fails when its error exceeds ``diff_thd``.
+
+Elements where ``d`` is NaN (a NaN, or equal infinities) or the relative error is NaN
+(inf against a finite value) are skipped. A case fails when more than ``pct_thd`` of the
+elements fail, or when any failing element's error is 10 % or more (``max_diff_hd``),
+even inside ``pct_thd``.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import json
 import numpy as np
 
 DEFAULT_ERR_THR = (0.01, 0.05)
+MAX_DIFF_HD = 0.1
 
 
 def parse_err_thr(text: str | None) -> tuple[float, float]:
@@ -24,27 +31,36 @@ def parse_err_thr(text: str | None) -> tuple[float, float]:
     except (ValueError, TypeError):
         raise ValueError(f"the option [-err_thr] should be '[relative, fraction]' such as "
                          f"'[0.01,0.05]', but actually is [{text}]") from None
-    if not (0 <= rel and 0 <= frac <= 1):
-        raise ValueError(f"the option [-err_thr] should have relative >= 0 and 0 <= fraction <= 1, "
+    if not (0 < rel and 0 <= frac <= 1):
+        raise ValueError(f"the option [-err_thr] should have relative > 0 and 0 <= fraction <= 1, "
                          f"but actually is [{text}]")
     return rel, frac
 
 
 def compare(actual: np.ndarray, expect: np.ndarray, err_thr: tuple[float, float]) -> dict:
-    """Compare two arrays; return ``passed``, counts and the worst differences."""
-    act = np.asarray(actual).astype(np.float64).reshape(-1)
-    exp = np.asarray(expect).astype(np.float64).reshape(-1)
+    """Compare two arrays by msopst's rule; return ``passed``, counts and the worst error."""
+    act = np.asarray(actual).astype(np.float32).reshape(-1)
+    exp = np.asarray(expect).astype(np.float32).reshape(-1)
     if act.size != exp.size:
-        return {"passed": False, "error_count": act.size, "total": act.size,
-                "message": f"actual has {act.size} elements, expect has {exp.size}"}
-    rel_thr, frac = err_thr
+        return {"passed": False, "error_count": act.size, "total": int(act.size),
+                "max_error": None,
+                "message": f"the size of actual output [{act.size}] and expect [{exp.size}] "
+                           f"is not equal"}
+    if act.size == 0:
+        return {"passed": True, "error_count": 0, "total": 0, "max_error": 0.0,
+                "message": "empty output, the same as expect"}
+    diff_thd, pct_thd = err_thr
     with np.errstate(all="ignore"):
-        diff = np.where(act == exp, 0.0, np.abs(act - exp))
-        rel = np.where(exp != 0, diff / np.abs(exp), np.inf)
-        errors = (diff >= rel_thr) & (rel > rel_thr) | np.isnan(diff)
-    count = int(np.sum(errors))
-    passed = count <= frac * act.size
-    return {"passed": bool(passed), "error_count": count, "total": int(act.size),
-            "max_abs_diff": float(np.nanmax(diff)) if diff.size else 0.0,
-            "message": f"{count}/{act.size} elements beyond {rel_thr} (allowed "
-                       f"{frac * act.size:g} by {frac})"}
+        diff = np.abs(act - exp)
+        idx = np.where(diff > 0)  # NaN differences are not > 0: skipped
+        floor = np.float32((1.0 / (1 << 14)) / diff_thd)
+        scale = np.maximum(np.maximum(np.abs(act[idx]), np.abs(exp[idx])), floor) + 10e-10
+        rdiff = np.where(diff[idx] < diff_thd, diff[idx], diff[idx] / scale)
+        errors = rdiff[rdiff > diff_thd]  # NaN (inf vs finite) is not > thd: skipped
+    fulfill = (act.size - errors.size) / act.size
+    max_error = float(errors.max()) if errors.size else 0.0
+    passed = fulfill >= 1 - pct_thd and max_error < MAX_DIFF_HD
+    return {"passed": bool(passed), "error_count": int(errors.size), "total": int(act.size),
+            "max_error": max_error,
+            "message": f"{errors.size}/{act.size} elements beyond {diff_thd} (allowed "
+                       f"{pct_thd:.2%}); max error {max_error:.6g} (fails at {MAX_DIFF_HD})"}

@@ -20,6 +20,7 @@ ALIASES = {
     "op_test_frame.common.precision_info": "bce_grad.tools.ut_frame.common.precision_info",
     "op_test_frame.common.data_generator": "bce_grad.tools.ut_frame.common.data_generator",
     "op_test_frame.ut": "bce_grad.tools.ut_frame.ut",
+    "op_test_frame.ut.ut_report": "bce_grad.tools.ut_frame.ut.ut_report",
 }
 
 

@@ -19,7 +19,7 @@ from bce_grad.host_backend import platform
 from bce_grad.host_backend.build import kernel_meta_at
 from bce_grad.host_backend.dsl.classify import canonical_pattern
 from bce_grad.host_backend.launch import load_kernel
-from bce_grad.host_backend.op_context import new_context
+from bce_grad.host_backend.op_context import OpContext
 from bce_grad.host_backend.register import TILINGS
 from bce_grad.tools.ut_frame.common.data_generator import np_dtype
 
@@ -60,8 +60,8 @@ def compile_op(func: Callable, params: Sequence[Any], kwargs: dict, soc: str,
     kernel_meta.mkdir(parents=True, exist_ok=True)
     with platform.use_soc(soc), kernel_meta_at(kernel_meta):
         fe_check(soc, func, params)
-        new_context()
-        func(*params, **kwargs)
+        with OpContext("static"):  # one fresh compile context per compile, as CANN's compiler
+            func(*params, **kwargs)
 
 
 def _is_static(meta: dict) -> bool:

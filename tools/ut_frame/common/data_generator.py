@@ -1,4 +1,21 @@
-"""``op_test_frame.common.data_generator``: random input data by distribution."""
+"""``op_test_frame.common.data_generator``: random input data by distribution.
+
+``gen_data(data_shape, min_value, max_value, dtype, distribution)`` as op_test_frame
+has it, each distribution reading ``min_value``/``max_value`` as op_test_frame does:
+
+==============  =====================================================================
+uniform         uniform in [min_value, max_value)
+normal          mean ``min_value``, standard deviation ``|max_value| + 1e-4``
+beta            alpha ``|min_value| + 1e-4``, beta ``|max_value| + 1e-4``
+laplace         centre ``min_value``, scale ``|max_value| + 1e-4``
+triangular      left ``min_value``, right ``max_value``, mode uniform in between
+relu/sigmoid/   the activation applied to uniform [min_value, max_value) data
+tanh/softmax    (softmax normalises over the whole tensor)
+==============  =====================================================================
+
+Data come from numpy's global generator, as on CANN: seed it with ``np.random.seed``
+for a reproducible case. ``dtype`` takes CANN's names (``float`` is float32) and bfloat16.
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -16,62 +33,57 @@ DISTRIBUTIONS = ("uniform", "normal", "beta", "laplace", "triangular", "relu", "
 
 def np_dtype(dtype: str) -> np.dtype:
     """The numpy dtype of a CANN dtype name; refuses unknown names."""
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        return np.dtype(dtype)
     if str(dtype) not in NUMPY_DTYPES:
         raise RuntimeError(f"dtype should be one of {sorted(NUMPY_DTYPES)}, but actually is "
                            f"[{dtype}]")
     return np.dtype(NUMPY_DTYPES[str(dtype)])
 
 
-def _sample(rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float,
-            distribution: str) -> np.ndarray:
-    mid, half = (low + high) / 2, (high - low) / 2
+def _sample(shape: tuple[int, ...], low: float, high: float, distribution: str) -> np.ndarray:
+    rng = np.random
     if distribution == "uniform":
         return rng.uniform(low, high, shape)
     if distribution == "normal":
-        return np.clip(rng.normal(mid, half / 3 or 1.0, shape), low, high)
+        return rng.normal(low, abs(high) + 1e-4, shape)
     if distribution == "beta":
-        return low + (high - low) * rng.beta(2.0, 5.0, shape)
+        return rng.beta(abs(low) + 1e-4, abs(high) + 1e-4, shape)
     if distribution == "laplace":
-        return np.clip(rng.laplace(mid, half / 3 or 1.0, shape), low, high)
+        return rng.laplace(low, abs(high) + 1e-4, shape)
     if distribution == "triangular":
-        return rng.triangular(low, mid, high, shape)
+        return rng.triangular(low, rng.uniform(low, high), high, shape)
     base = rng.uniform(low, high, shape)
     if distribution == "relu":
         return np.maximum(base, 0)
     if distribution == "sigmoid":
         return 1 / (1 + np.exp(-base))
     if distribution == "softmax":
-        exp = np.exp(base - base.max(axis=-1, keepdims=True)) if base.size else base
-        return exp / exp.sum(axis=-1, keepdims=True) if base.size else base
+        return np.exp(base) / np.sum(np.exp(base))
     return np.tanh(base)
 
 
-def gen_data(shape: Sequence[int], min_value: float, max_value: float, dtype: str,
-             distribution: str = "uniform", seed: int | None = None) -> np.ndarray:
-    """Random data of ``shape`` and ``dtype``, drawn from ``distribution`` in [min, max].
+def gen_data(data_shape: Sequence[int], min_value: float, max_value: float, dtype: str,
+             distribution: str = "uniform") -> np.ndarray:
+    """Random data of ``data_shape`` and ``dtype`` drawn from ``distribution``.
 
     Parameters
     ----------
-    shape : sequence of int
+    data_shape : sequence of int
         Concrete shape; no -1 or -2.
     min_value, max_value : float
-        The value range.
+        The distribution's two parameters (see the module docstring).
     dtype : str
-        CANN dtype name (``float``, ``float16``, ``bfloat16``, ...).
+        CANN dtype name (``float``, ``float16``, ``bfloat16``, ``bool``, ...).
     distribution : str
         One of :data:`DISTRIBUTIONS`.
-    seed : int, optional
-        Seed of the generator, for reproducible cases.
     """
     if distribution not in DISTRIBUTIONS:
-        raise RuntimeError(f"distribution should be one of {list(DISTRIBUTIONS)}, but actually "
-                           f"is [{distribution}]")
-    shape = tuple(int(d) for d in shape)
+        raise ValueError(f"distribution should in [{','.join(DISTRIBUTIONS)}]")
+    shape = tuple(int(d) for d in data_shape)
     if any(d < 0 for d in shape):
         raise RuntimeError(f"shape should be concrete (no -1 or -2) to generate data, but "
                            f"actually is {list(shape)}; give run_shape")
-    if min_value > max_value:
-        raise RuntimeError(f"value_range should be [min, max] with min <= max, but actually is "
-                           f"[{min_value}, {max_value}]")
-    rng = np.random.default_rng(seed)
-    return _sample(rng, shape, float(min_value), float(max_value), distribution).astype(np_dtype(dtype))
+    if str(dtype) == "bool":
+        return np.random.uniform(0, 2, shape).astype(np.int8).astype(np.bool_)
+    return _sample(shape, float(min_value), float(max_value), distribution).astype(np_dtype(dtype))

@@ -7,6 +7,11 @@ op_test_frame's meanings, which are not numpy's:
 - ``rtol`` is the fraction of elements allowed to be errors;
 - ``max_atol``, when set, fails the case if any element has
   ``|actual - expect| > |expect| * max_atol``.
+
+Elements compare as op_test_frame compares them: where actual and expect are both
+inf (or either is NaN) the difference is NaN, which meets no bound, so the element
+counts as an error (inside the ``rtol`` fraction when rare). ``precision_type`` is
+recorded but, as in op_test_frame, the bound is always relative to ``|expect|``.
 """
 from __future__ import annotations
 
@@ -41,6 +46,19 @@ class PrecisionStandard:
         self.atol = atol
         self.max_atol = max_atol
         self.precision_type = precision_type
+
+    @staticmethod
+    def parse_json_obj(json_obj: dict | None) -> "PrecisionStandard | None":
+        """A standard from :meth:`to_json_obj`'s dict; None for an empty one."""
+        if not json_obj:
+            return None
+        return PrecisionStandard(json_obj["rtol"], json_obj["atol"], json_obj["max_atol"],
+                                 json_obj["precision_type"])
+
+    def to_json_obj(self) -> dict:
+        """``{precision_type, rtol, atol, max_atol}``, as op_test_frame's report holds it."""
+        return {"precision_type": self.precision_type, "rtol": self.rtol, "atol": self.atol,
+                "max_atol": self.max_atol}
 
     def __repr__(self) -> str:
         return (f"PrecisionStandard(rtol={self.rtol}, atol={self.atol}, "
@@ -85,14 +103,12 @@ def compare_precision(actual: np.ndarray, expect: np.ndarray,
                              f"actual has {act.size} elements but expect has {exp.size}")
     with np.errstate(all="ignore"):
         diff = np.abs(act - exp)
-        diff = np.where(np.isnan(act) & np.isnan(exp), 0.0, diff)
-        diff = np.where(act == exp, 0.0, diff)  # equal infinities
-        scale = np.ones_like(exp) if standard.precision_type == "absolute" else np.abs(exp)
+        scale = np.abs(exp)
         errors = ~(diff <= scale * standard.atol)
-        misses = 0 if standard.max_atol is None else int(np.sum(~(diff <= scale * standard.max_atol)))
+        misses = int(np.sum(~(diff <= scale * standard.max_atol))) if standard.max_atol else 0
     count = int(np.sum(errors))
     allowed = standard.rtol * act.size
-    max_diff = float(np.nanmax(diff)) if diff.size else 0.0
+    max_diff = float(np.nanmax(diff)) if diff.size and not np.isnan(diff).all() else 0.0
     passed = count <= allowed and misses == 0
     message = (f"{count}/{act.size} elements beyond atol {standard.atol} (allowed "
                f"{allowed:g} by rtol {standard.rtol}); {misses} beyond max_atol "

@@ -1,0 +1,166 @@
+"""Build the native runtime from its sources, once per (sources, compiler, TVM) on this machine.
+
+The runtime ships as C++ sources (``src/``) and one C header (``include/``); no binary is
+committed. The first :func:`library_path` call compiles them with the system C++ compiler
+(``$CXX``, else ``g++``) against the TVM FFI headers and libraries of the installed wheels,
+and caches ``libbce_grad_runtime-<key>.so`` under :func:`cache_root`. The key hashes the
+sources, the compiler's version and target, the TVM and TVM-FFI versions and the flags, so
+any change builds afresh. The library is linked in a private temporary directory and renamed
+into place; builders of one key (threads, processes) take a file lock and check again.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import fcntl
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bce_grad.host_backend.errors import OpError
+
+HERE = Path(__file__).resolve().parent
+INCLUDE_DIR = HERE / "include"
+SOURCE_DIR = HERE / "src"
+CXX_ENV = "CXX"
+CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall")
+
+
+def _package_dir(name: str) -> Path:
+    """An installed package's directory, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise OpError("E61001", f"the native runtime needs the Python package [{name}] "
+                      f"(apache-tvm-ffi / apache-tvm); install bce-grad's requirements",
+                      param_name=name)
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def cache_root() -> Path:
+    """``<kernel cache>/../runtime``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad/runtime``."""
+    from bce_grad.tools.kernel_cache import cache_dir
+
+    return cache_dir().parent / "runtime"
+
+
+@functools.lru_cache(maxsize=None)
+def compiler() -> tuple[str, str]:
+    """(path, identity) of the C++ compiler: ``$CXX`` or ``g++``; identity is its version + target.
+
+    Raises
+    ------
+    OpError
+        E61001 naming what to install when there is no usable compiler.
+    """
+    name = os.environ.get(CXX_ENV) or "g++"
+    path = shutil.which(name)
+    if path is None:
+        raise OpError("E61001", f"the native runtime is built from source on first use and needs "
+                      f"a C++17 compiler, but [{name}] was not found on PATH; install g++ "
+                      f"(Debian/Ubuntu: apt-get install g++, Fedora/RHEL: dnf install gcc-c++, "
+                      f"conda: conda install gxx_linux-64) or set ${CXX_ENV} to one",
+                      param_name=CXX_ENV)
+    try:
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60,
+                                 check=True).stdout.splitlines()[0]
+        machine = subprocess.run([path, "-dumpmachine"], capture_output=True, text=True, timeout=60,
+                                 check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError, IndexError) as err:
+        raise OpError("E61001", f"the C++ compiler [{path}] does not run ({err}); install g++ or "
+                      f"set ${CXX_ENV} to a working C++17 compiler", param_name=CXX_ENV) from None
+    return path, f"{version} ({machine})"
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _sources() -> list[Path]:
+    return sorted(SOURCE_DIR.glob("*.cc")) + sorted(SOURCE_DIR.glob("*.h")) + \
+        sorted(INCLUDE_DIR.glob("*.h"))
+
+
+def build_key() -> str:
+    """The cache key: sources, compiler identity, TVM and TVM-FFI versions, flags."""
+    blob = json.dumps({
+        "sources": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in _sources()},
+        "compiler": compiler()[1], "tvm": _version("apache-tvm"),
+        "tvm_ffi": _version("apache-tvm-ffi"), "flags": CXXFLAGS,
+    }, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout)[-3000:]
+        raise OpError("E61001", f"building the native runtime failed ({' '.join(cmd[:2])} ... "
+                      f"exited with {done.returncode}):\n{tail}", param_name=CXX_ENV)
+
+
+def _compile(out: Path) -> None:
+    """Compile every source to an object (in parallel) and link ``out``."""
+    cxx = compiler()[0]
+    ffi, tvm = _package_dir("tvm_ffi"), _package_dir("tvm")
+    defines = [f'-DBCE_GRAD_TVM_VERSION="{_version("apache-tvm")}"']
+    includes = [f"-I{INCLUDE_DIR}", f"-I{ffi / 'include'}"]
+    objects = [out.parent / f"{src.stem}.o" for src in sorted(SOURCE_DIR.glob("*.cc"))]
+    jobs = [[cxx, *CXXFLAGS, *defines, *includes, "-c", str(src), "-o", str(obj)]
+            for src, obj in zip(sorted(SOURCE_DIR.glob("*.cc")), objects)]
+    workers = max(1, min(len(jobs), len(os.sched_getaffinity(0))))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(_run, jobs))
+    libs = [ffi / "lib", tvm / "lib"]
+    _run([cxx, "-shared", *[str(o) for o in objects], "-o", str(out),
+          *[f"-L{d}" for d in libs], *[f"-Wl,-rpath,{d}" for d in libs],
+          "-ltvm_ffi", "-Wl,--no-as-needed", "-ltvm_runtime", "-ldl"])
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def library_path(root: Path | None = None) -> Path:
+    """The runtime library for this machine: built now if the cache does not hold it.
+
+    Parameters
+    ----------
+    root : Path, optional
+        Cache directory; default :func:`cache_root`.
+
+    Raises
+    ------
+    OpError
+        E61001 when there is no compiler (naming what to install) or the build fails.
+    """
+    root = Path(root) if root is not None else cache_root()
+    lib = root / f"libbce_grad_runtime-{build_key()}.so"
+    if lib.is_file():
+        return lib
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / f"{lib.name}.lock"):
+        if lib.is_file():  # another thread or process built it while we waited
+            return lib
+        work = Path(tempfile.mkdtemp(prefix=".build.", dir=root))
+        try:
+            _compile(work / lib.name)
+            os.replace(work / lib.name, lib)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return lib

@@ -1,0 +1,114 @@
+/*
+ * Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+ *
+ * bce_grad_runtime.h: the C ABI of BinaryCrossEntropyGrad's native runtime.
+ *
+ *     out = grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)   [* 1/numel(x) for mean]
+ *
+ * A call checks its arguments as the Python API does (dtypes per the SoC's op info, broadcast
+ * to x, rank <= 8, reduction), canonicalises the broadcast pattern and computes the mean
+ * coefficient (the operator's host tiling), then launches a kernel compiled ahead of time by
+ * `bce-grad aot` into a kernel package (a directory with manifest.json). No Python runs in a call.
+ *
+ * Errors: every function returns a bce_grad_status; on failure bce_grad_last_error() returns a
+ * message for the calling thread that starts with the CANN error code, for example
+ * "[E80017] In op[binary_cross_entropy_grad], the shapes of parameter[x] and parameter[y] ...".
+ * No function aborts or lets a C++ exception escape.
+ *
+ * Threads: a package is immutable once opened (kernels load lazily, once, under a lock), so any
+ * number of threads may call bce_grad_backward on one package at the same time. Closing a package
+ * while another thread still uses it is the caller's error.
+ */
+#ifndef BCE_GRAD_RUNTIME_H_
+#define BCE_GRAD_RUNTIME_H_
+
+#include <stdint.h>
+
+#include <dlpack/dlpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define BCE_GRAD_API __attribute__((visibility("default")))
+#else
+#define BCE_GRAD_API
+#endif
+
+/*! Bumped whenever a signature or a struct of this header changes. */
+#define BCE_GRAD_RUNTIME_ABI_VERSION 1
+
+/*! An opened kernel package (opaque). */
+typedef struct bce_grad_package bce_grad_package;
+
+/*! What a call returns; the thread's bce_grad_last_error() says more. */
+typedef enum {
+  BCE_GRAD_OK = 0,
+  BCE_GRAD_ERR_ARGUMENT = 1,  /*!< the call breaks a rule of the op (E80000..E80017) */
+  BCE_GRAD_ERR_NO_KERNEL = 2, /*!< the package has no kernel for this dtype/broadcast pattern (E61001) */
+  BCE_GRAD_ERR_PACKAGE = 3,   /*!< package unreadable, or a kernel damaged / not loadable (E61001) */
+  BCE_GRAD_ERR_LAUNCH = 4,    /*!< the kernel reported an error (E61001) */
+  BCE_GRAD_ERR_INTERNAL = 5   /*!< out of memory or an unexpected failure (E61001) */
+} bce_grad_status;
+
+/*! aclnn's reduction enum. */
+typedef enum {
+  BCE_GRAD_REDUCTION_NONE = 0,
+  BCE_GRAD_REDUCTION_MEAN = 1,
+  BCE_GRAD_REDUCTION_SUM = 2
+} bce_grad_reduction;
+
+/*! bce_grad_package_open flag: verify (SHA-256) and load every kernel now, not on first use. */
+#define BCE_GRAD_OPEN_EAGER 1u
+
+/*! BCE_GRAD_RUNTIME_ABI_VERSION of the library actually loaded. */
+BCE_GRAD_API int bce_grad_abi_version(void);
+
+/*!
+ * Open the kernel package in `dir` (its manifest.json, written by `bce-grad aot`).
+ * On success *out is a package to pass to bce_grad_backward and, at the end, to
+ * bce_grad_package_close. Each kernel's .so is checked against its SHA-256 before it is loaded.
+ */
+BCE_GRAD_API int bce_grad_package_open(const char* dir, unsigned flags, bce_grad_package** out);
+
+/*! Release a package (NULL is fine). */
+BCE_GRAD_API void bce_grad_package_close(bce_grad_package* package);
+
+/*! The package's full SoC version ("Ascend910B1"); NULL for a NULL package. */
+BCE_GRAD_API const char* bce_grad_package_soc(const bce_grad_package* package);
+
+/*! How many kernels the package's manifest lists; -1 for a NULL package. */
+BCE_GRAD_API int bce_grad_package_kernel_count(const bce_grad_package* package);
+
+/*!
+ * The gradient of binary cross entropy with respect to x, into `out`.
+ *
+ * x, y, grad_output, weight: CPU tensors (kDLCPU), any strides (non-compact inputs are copied);
+ * y, grad_output and weight broadcast to x; weight may be NULL (weight 1). out: a compact CPU
+ * tensor of x's shape whose dtype is the result dtype; it must not overlap an input.
+ * reduction: a bce_grad_reduction. dtypes: those the package's SoC lists in its op info.
+ */
+BCE_GRAD_API int bce_grad_backward(const bce_grad_package* package, const DLTensor* grad_output,
+                                   const DLTensor* x, const DLTensor* y,
+                                   const DLTensor* weight_or_null, int reduction, DLTensor* out);
+
+/*!
+ * The operator's host tiling on shapes alone (for tests and adapters that infer ahead of time).
+ *
+ * shapes[i] has ndims[i] dims (inputs in the operator's order: x, y, grad_output[, weight]).
+ * Writes the canonical broadcast pattern: *out_rank (1..8) and out_pattern[i * 8 + a] = dim a of
+ * input i. *out_has_cof = 1 and *out_cof = 1/numel(x) (0 when x is empty) for mean, else 0.
+ */
+BCE_GRAD_API int bce_grad_tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes,
+                                 int reduction, int32_t* out_rank, int64_t* out_pattern,
+                                 double* out_cof, int32_t* out_has_cof);
+
+/*! The calling thread's message for its last failed call ("" if none); valid until its next call. */
+BCE_GRAD_API const char* bce_grad_last_error(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* BCE_GRAD_RUNTIME_H_ */

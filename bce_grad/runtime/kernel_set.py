@@ -1,0 +1,260 @@
+"""Kernel packages for the native runtime: which kernels, how they are built, the manifest.
+
+A kernel serves one (input dtypes, output dtype, reduction class, broadcast pattern). The
+pattern is the canonical form of ``canonical_pattern`` written as a key: per input, one
+character per canonical axis, ``d`` a dim or ``1`` broadcast, inputs joined by ``_``
+(``dd_1d_dd_d1``: x, y broadcast on axis 0, grad_output, weight broadcast on axis 1).
+x is never ``1`` except in the all-ones pattern (x has one element).
+
+Reduction classes: ``mean`` kernels take the runtime scalar ``cof`` (1/numel(x)); they also
+serve none and sum exactly with cof = 1 (x * 1 == x in IEEE arithmetic), so a package needs
+``plain`` kernels (no scalar) only when asked for.
+
+Kernels are compiled through the project's own path: the operator's dynamic entry
+(``impl.dynamic``) under ``platform.use_soc`` and ``kernel_meta_at``, as the kernel cache does.
+
+``manifest.json`` (format ``bce-grad-kernel-package``, version 1)::
+
+    {"format": ..., "format_version": 1, "op_type": "BinaryCrossEntropyGrad",
+     "soc_version": "Ascend910B1", "short_soc_version": "Ascend910B", "soc_dir": "ascend910b",
+     "target": {"kind": "llvm", "mtriple": ..., "mcpu": ...}, "features": [...],
+     "tvm_version": ..., "source_sha256": <kernel_cache.source_hash()>,
+     "op_info": {"x": [dtypes], "y": ..., "grad_output": ..., "weight": ..., "output": ...},
+     "kernels": [{"key", "name", "dtypes": [per input], "output", "reduction": "mean"|"plain",
+                  "pattern", "so": "kernels/<name>.so", "json": "kernels/<name>.json",
+                  "so_sha256"}]}
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+FORMAT = "bce-grad-kernel-package"
+FORMAT_VERSION = 1
+INPUTS = ("x", "y", "grad_output", "weight")
+_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32"}
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One kernel of a package."""
+
+    dtypes: tuple[str, ...]   # per present input, in INPUTS order
+    output: str
+    reduction: str            # "mean" or "plain"
+    pattern: str              # the pattern key, e.g. "dd_1d_dd"
+
+    @property
+    def key(self) -> str:
+        """The lookup key the C++ runtime builds (``package.cc``: Package::Key)."""
+        return f"{','.join(self.dtypes)}>{self.output}|{self.reduction}|{self.pattern}"
+
+    @property
+    def name(self) -> str:
+        """The kernel's file name: letters, digits and ``_`` only."""
+        dtypes = "_".join(_SHORT.get(d, d) for d in self.dtypes)
+        return f"bce_grad_{dtypes}_to_{_SHORT.get(self.output, self.output)}_{self.reduction}_" \
+               f"{self.pattern}"
+
+    def descriptions(self) -> tuple[list[dict], dict]:
+        """Input descriptions (-1 for each dim, 1 where broadcast) and the output's, for the entry."""
+        descs = [{"shape": [1 if c == "1" else -1 for c in mask], "dtype": dtype, "format": "ND"}
+                 for mask, dtype in zip(self.pattern.split("_"), self.dtypes)]
+        return descs, {"shape": list(descs[0]["shape"]), "dtype": self.output, "format": "ND"}
+
+
+def canonical_patterns(num_inputs: int, max_rank: int) -> list[str]:
+    """Every canonical pattern key of ``num_inputs`` inputs up to ``max_rank`` axes.
+
+    An axis is a column of broadcast flags over the inputs other than x (x is a dim on every
+    axis); canonical form forbids two equal adjacent columns; plus the all-ones pattern.
+    """
+    columns = list(itertools.product((False, True), repeat=num_inputs - 1))
+    found = ["_".join("1" * num_inputs)]
+    for rank in range(1, max_rank + 1):
+        for seq in itertools.product(columns, repeat=rank):
+            if any(a == b for a, b in zip(seq, seq[1:])):
+                continue
+            masks = ["d" * rank] + ["".join("1" if col[i] else "d" for col in seq)
+                                    for i in range(num_inputs - 1)]
+            found.append("_".join(masks))
+    return found
+
+
+def common_patterns(num_inputs: int, max_rank: int) -> list[str]:
+    """Every pattern up to rank 2, and above it those where at most one input broadcasts.
+
+    These cover the usual calls: same shapes, a scalar, a row or a column of grad_output,
+    weight or y, and per-channel broadcasts such as weight (1, C, 1) against (N, C, H*W).
+    """
+    chosen = []
+    for key in canonical_patterns(num_inputs, max_rank):
+        masks = key.split("_")
+        broadcasters = sum("1" in m for m in masks[1:])
+        if len(masks[0]) <= 2 or broadcasters <= 1:
+            chosen.append(key)
+    return chosen
+
+
+def kernel_set(dtypes: Iterable[str], *, max_rank: int = 3, full: bool = False,
+               weights: Sequence[bool] = (False, True), plain: bool = False) -> list[KernelSpec]:
+    """The kernels of a package: uniform dtypes (inputs and output alike), each dtype given.
+
+    Parameters
+    ----------
+    dtypes : iterable of str
+        The dtypes to cover (``aot`` passes those the SoC's op info lists for every tensor).
+    max_rank : int
+        Highest canonical rank.
+    full : bool
+        Every canonical pattern up to ``max_rank``; else :func:`common_patterns`.
+    weights : sequence of bool
+        Without and/or with the optional weight.
+    plain : bool
+        Also build kernels without ``cof`` for none/sum (mean kernels serve them otherwise).
+    """
+    choose = canonical_patterns if full else common_patterns
+    specs = []
+    for dtype in dtypes:
+        for with_weight in weights:
+            n = 4 if with_weight else 3
+            for reduction in ("mean", "plain") if plain else ("mean",):
+                specs += [KernelSpec((dtype,) * n, dtype, reduction, key)
+                          for key in choose(n, max_rank)]
+    return specs
+
+
+def op_info_dtypes(soc_version: str) -> dict[str, list[str]]:
+    """The op info of ``soc_version``: param -> dtypes (``op_info_cfg``, the one source)."""
+    from bce_grad.host_backend.errors import OpError
+    from bce_grad.host_backend.soc_table import soc_info
+    from bce_grad.tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
+
+    soc_dir = soc_dir_for_short_soc(soc_info(soc_version).short_soc_version)
+    if soc_dir not in SOC_DIRS:
+        raise OpError("E80000", f"the parameter[soc] should be a SoC this operator supports "
+                      f"({', '.join(SOC_DIRS)} in op_info_cfg/ai_core), but actually is "
+                      f"[{soc_version}]", "binary_cross_entropy_grad", "soc")
+    return {p: list(supported_dtypes(soc_dir, p)) for p in (*INPUTS, "output")}
+
+
+def compile_kernel(spec: KernelSpec, kernel_dir: str, soc_version: str) -> tuple[str, float]:
+    """Build one kernel into ``kernel_dir`` through the dynamic entry; returns (so_sha256, seconds)."""
+    from bce_grad.host_backend import platform
+    from bce_grad.host_backend.build import kernel_meta_at
+    from bce_grad.host_backend.op_context import OpContext
+    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+
+    start = time.perf_counter()
+    descs, output = spec.descriptions()
+    descs += [None] * (4 - len(descs))
+    reduction = "mean" if spec.reduction == "mean" else "none"
+    with platform.use_soc(soc_version), kernel_meta_at(kernel_dir), OpContext("dynamic"):
+        binary_cross_entropy_grad(*descs, output, reduction, spec.name)
+    meta = json.loads((Path(kernel_dir) / f"{spec.name}.json").read_text())
+    return meta["so_sha256"], time.perf_counter() - start
+
+
+def _reusable(previous: dict, header: dict, out_dir: Path) -> dict[str, dict]:
+    """Entries of an earlier manifest built from the same sources, SoC, target and TVM."""
+    same = all(previous.get(k) == header[k] for k in
+               ("format_version", "soc_version", "target", "tvm_version", "source_sha256"))
+    if not same:
+        return {}
+    from bce_grad.host_backend.build import file_sha256
+
+    found = {}
+    for entry in previous.get("kernels", []):
+        so = out_dir / entry["so"]
+        if so.is_file() and (out_dir / entry["json"]).is_file() and file_sha256(so) == entry["so_sha256"]:
+            found[entry["key"]] = entry
+    return found
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[KernelSpec],
+                  jobs: int = 1, log: Callable[[str], None] | None = None) -> dict:
+    """Compile ``specs`` into ``out_dir/kernels`` and write ``out_dir/manifest.json`` last.
+
+    Kernels an earlier manifest in ``out_dir`` built from the same sources are reused. With
+    ``jobs`` > 1 kernels compile in that many processes. ``log`` gets one line per kernel.
+    """
+    from bce_grad.host_backend import platform, targets
+    from bce_grad.host_backend.soc_table import soc_info
+    from bce_grad.tools import kernel_cache
+
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    out = Path(out_dir)
+    (out / "kernels").mkdir(parents=True, exist_ok=True)
+    info = soc_info(soc_version)
+    with platform.use_soc(info.soc_version):
+        kind = platform.backend_target()
+        config = targets.target_config(kind)
+        features = list(targets.config_features(config))
+    header = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "op_type": "BinaryCrossEntropyGrad",
+        "soc_version": info.soc_version, "short_soc_version": info.short_soc_version,
+        "soc_dir": info.short_soc_version.lower(), "target": config, "features": features,
+        "tvm_version": kernel_cache.tvm_version(), "source_sha256": kernel_cache.source_hash(),
+        "op_info": op_info_dtypes(info.soc_version),
+    }
+    manifest_path = out / "manifest.json"
+    previous = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    reuse = _reusable(previous, header, out)
+    entries: dict[str, dict] = {}
+    todo = []
+    for spec in specs:
+        if spec.key in reuse:
+            entries[spec.key] = reuse[spec.key]
+        else:
+            todo.append(spec)
+    start = time.perf_counter()
+    log(f"aot: {len(specs)} kernels for {info.soc_version} ({len(entries)} reused, {len(todo)} to "
+        f"compile with {jobs} job(s)) into {out}")
+
+    def record(spec: KernelSpec, sha: str, seconds: float, done: int) -> None:
+        entries[spec.key] = {
+            "key": spec.key, "name": spec.name, "dtypes": list(spec.dtypes), "output": spec.output,
+            "reduction": spec.reduction, "pattern": spec.pattern, "so": f"kernels/{spec.name}.so",
+            "json": f"kernels/{spec.name}.json", "so_sha256": sha}
+        elapsed = time.perf_counter() - start
+        eta = elapsed / done * (len(todo) - done)
+        log(f"aot: [{done:>{len(str(len(todo)))}}/{len(todo)}] {spec.name} ({seconds:.2f} s; "
+            f"{elapsed:.0f} s elapsed, ~{eta:.0f} s left)")
+
+    kernel_dir = str(out / "kernels")
+    if jobs <= 1:
+        for done, spec in enumerate(todo, 1):
+            record(spec, *compile_kernel(spec, kernel_dir, info.soc_version), done)
+    elif todo:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            futures = {pool.submit(compile_kernel, spec, kernel_dir, info.soc_version): spec
+                       for spec in todo}
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                record(futures[future], *future.result(), done)
+    manifest = dict(header, kernels=[entries[s.key] for s in specs])
+    manifest["build_seconds"] = round(time.perf_counter() - start, 1)
+    _write_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    log(f"aot: wrote {manifest_path} ({len(specs)} kernels, {len(todo)} compiled in "
+        f"{manifest['build_seconds']} s)")
+    return manifest

@@ -1,0 +1,307 @@
+"""ctypes binding of the native runtime's C ABI (``include/bce_grad_runtime.h``) on numpy arrays.
+
+Arrays travel without a copy: each becomes a DLTensor that points at the array's memory
+(strides in elements when it is not C-contiguous; the runtime copies such inputs). bfloat16
+arrays (``ml_dtypes.bfloat16``) carry DLPack's bfloat code. ctypes releases the GIL during the
+call, so threads run calls in parallel.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import re
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import ml_dtypes
+import numpy as np
+
+from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
+
+#: aclnn's reduction enum, as the C header's bce_grad_reduction.
+REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+OPEN_EAGER = 1
+ABI_VERSION = 1
+#: bce_grad_status values.
+OK, ERR_ARGUMENT, ERR_NO_KERNEL, ERR_PACKAGE, ERR_LAUNCH, ERR_INTERNAL = range(6)
+MAX_RANK = 8
+_MESSAGE = re.compile(r"^\[(?P<code>E\d+)\] (?:In op\[(?P<op>[^\]]*)\], )?(?P<detail>.*)$", re.S)
+
+
+class KernelNotInPackage(OpError):
+    """The package has no kernel for the call's dtypes and broadcast pattern (E61001).
+
+    An adapter can catch it and fall back to the compiling path (``bce_grad.api``).
+    """
+
+
+class DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+_CPU = DLDevice(1, 0)
+_KIND_CODES = {"f": 2, "i": 0, "u": 1, "b": 6, "c": 5}
+
+
+@functools.lru_cache(maxsize=64)
+def _dl_dtype(dtype: np.dtype) -> tuple[int, int, int]:
+    if dtype == np.dtype(ml_dtypes.bfloat16):
+        return (4, 16, 1)
+    code = _KIND_CODES.get(dtype.kind)
+    if code is None:
+        raise OpTypeError("E80008", f"arrays of dtype [{dtype}] cannot be passed to the native "
+                          f"runtime", "binary_cross_entropy_grad", "dtype")
+    return (code, dtype.itemsize * 8, 1)
+
+
+def _error(status: int, message: str) -> OpError:
+    match = _MESSAGE.match(message)
+    code, op, detail = (match.group("code"), match.group("op") or "", match.group("detail")) \
+        if match else ("E61001", "", message)
+    if status == ERR_NO_KERNEL:
+        return KernelNotInPackage(code, detail, op)
+    if status == ERR_ARGUMENT:
+        kind = OpTypeError if code == "E80001" else OpValueError
+        return kind(code, detail, op)
+    return OpError(code, detail, op)
+
+
+@functools.lru_cache(maxsize=None)
+def load_library(path: str | None = None) -> ctypes.CDLL:
+    """Open the runtime library (built on first use, see :mod:`bce_grad.runtime.build`)."""
+    if path is None:
+        from bce_grad.host_backend import runtime_lib
+        from bce_grad.runtime.build import library_path
+
+        runtime_lib.load_runtime()  # the libtvm_runtime.so the host backend uses: one copy per process
+        path = str(library_path())
+    lib = ctypes.CDLL(path)
+    lib.bce_grad_abi_version.restype = ctypes.c_int
+    if lib.bce_grad_abi_version() != ABI_VERSION:
+        raise OpError("E61001", f"the native runtime {path} speaks ABI {lib.bce_grad_abi_version()}, "
+                      f"this binding ABI {ABI_VERSION}; delete it to rebuild")
+    ptr = ctypes.c_void_p
+    lib.bce_grad_package_open.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.POINTER(ptr)]
+    lib.bce_grad_package_close.argtypes = [ptr]
+    lib.bce_grad_package_close.restype = None
+    lib.bce_grad_package_soc.argtypes = [ptr]
+    lib.bce_grad_package_soc.restype = ctypes.c_char_p
+    lib.bce_grad_package_kernel_count.argtypes = [ptr]
+    tensor = ctypes.POINTER(DLTensor)
+    lib.bce_grad_backward.argtypes = [ptr, tensor, tensor, tensor, tensor, ctypes.c_int, tensor]
+    lib.bce_grad_tiling.argtypes = [
+        ctypes.c_int, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)),
+        ctypes.c_int, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int32)]
+    lib.bce_grad_last_error.restype = ctypes.c_char_p
+    return lib
+
+
+def _check(lib: ctypes.CDLL, status: int) -> None:
+    if status != OK:
+        raise _error(status, lib.bce_grad_last_error().decode(errors="replace"))
+
+
+def to_dltensor(array: np.ndarray) -> tuple[DLTensor, Any]:
+    """A DLTensor viewing ``array`` (no copy), and the ctypes objects it points into (keep them)."""
+    code, bits, lanes = _dl_dtype(array.dtype)
+    shape = (ctypes.c_int64 * max(array.ndim, 1))(*array.shape)
+    strides = None
+    if not array.flags.c_contiguous:
+        item = array.itemsize
+        if any(s % item for s in array.strides):  # not a whole number of elements: copy it
+            array = np.ascontiguousarray(array)
+        else:
+            strides = (ctypes.c_int64 * max(array.ndim, 1))(*(s // item for s in array.strides))
+    data = array.__array_interface__["data"][0]
+    tensor = DLTensor(data, _CPU, array.ndim, DLDataType(code, bits, lanes), shape, strides, 0)
+    return tensor, (shape, strides, array)
+
+
+def tiling(shapes: Sequence[Sequence[int]], reduction: str | int = "mean",
+           lib: ctypes.CDLL | None = None) -> tuple[list[tuple[int, ...]], float | None]:
+    """The native host tiling: (canonical pattern, mean coefficient or None).
+
+    The C++ twin of ``canonical_pattern`` plus the operator's ``cof`` tiling, for tests.
+    """
+    lib = lib or load_library()
+    n = len(shapes)
+    ndims = (ctypes.c_int32 * n)(*[len(s) for s in shapes])
+    arrays = [(ctypes.c_int64 * max(len(s), 1))(*s) for s in shapes]
+    ptrs = (ctypes.POINTER(ctypes.c_int64) * n)(*[ctypes.cast(a, ctypes.POINTER(ctypes.c_int64))
+                                                  for a in arrays])
+    rank, has_cof = ctypes.c_int32(), ctypes.c_int32()
+    pattern = (ctypes.c_int64 * (n * MAX_RANK))()
+    cof = ctypes.c_double()
+    red = REDUCTIONS.get(reduction, reduction) if isinstance(reduction, str) else reduction
+    _check(lib, lib.bce_grad_tiling(n, ndims, ptrs, int(red), ctypes.byref(rank), pattern,
+                                    ctypes.byref(cof), ctypes.byref(has_cof)))
+    canon = [tuple(pattern[i * MAX_RANK:i * MAX_RANK + rank.value]) for i in range(n)]
+    return canon, (cof.value if has_cof.value else None)
+
+
+class Runtime:
+    """A kernel package opened in the native runtime.
+
+    Parameters
+    ----------
+    package_dir : str or Path
+        A directory written by ``bce-grad aot`` (``manifest.json`` plus kernels).
+    eager : bool
+        Verify and load every kernel now, instead of on its first use.
+    library : str, optional
+        Path of a built runtime library; default: build or reuse the cached one.
+
+    Raises
+    ------
+    OpError
+        E61001 when the package is unreadable, or (eager) a kernel is damaged.
+    """
+
+    def __init__(self, package_dir: str | Path, *, eager: bool = False,
+                 library: str | None = None) -> None:
+        self._lib = load_library(library)
+        self.package_dir = Path(package_dir)
+        handle = ctypes.c_void_p()
+        _check(self._lib, self._lib.bce_grad_package_open(
+            str(self.package_dir).encode(), OPEN_EAGER if eager else 0, ctypes.byref(handle)))
+        self._handle = handle
+        self._lock = threading.Lock()
+
+    @property
+    def soc_version(self) -> str:
+        return self._lib.bce_grad_package_soc(self._handle).decode()
+
+    @property
+    def kernel_count(self) -> int:
+        return int(self._lib.bce_grad_package_kernel_count(self._handle))
+
+    def close(self) -> None:
+        """Release the package (call it when no other thread uses this runtime)."""
+        with self._lock:
+            if self._handle:
+                self._lib.bce_grad_package_close(self._handle)
+                self._handle = ctypes.c_void_p()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None):
+            self.close()
+
+    def backward(self, grad_output: np.ndarray | float, x: np.ndarray, y: np.ndarray,
+                 weight: np.ndarray | float | None = None, reduction: str | int = "mean",
+                 out: np.ndarray | None = None, out_dtype: Any = None) -> np.ndarray:
+        """Gradient of binary cross entropy with respect to ``x`` (``bce_grad_backward``).
+
+        Arguments as :func:`bce_grad.api.binary_cross_entropy_backward`; ``out`` (C-contiguous,
+        x's shape, the result dtype) receives the result, else a new array of the promoted dtype
+        (or ``out_dtype``) does. Errors are :class:`OpError` (``OpValueError`` for a bad call,
+        :class:`KernelNotInPackage` for a pattern the package lacks).
+        """
+        red = REDUCTIONS.get(reduction) if isinstance(reduction, str) else reduction
+        if red is None or isinstance(red, bool) or not isinstance(red, (int, np.integer)):
+            raise OpValueError("E80009", f"the parameter[reduction] should be one of "
+                               f"{list(REDUCTIONS)} or aclnn's enum [0, 1, 2], but actually is "
+                               f"[{reduction!r}]", "binary_cross_entropy_grad", "reduction")
+        arrays = [grad_output, x, y, weight]
+        if not all(type(a) is np.ndarray for a in arrays[:3]) or \
+                (weight is not None and type(weight) is not np.ndarray):
+            arrays = _as_arrays(arrays)
+        dtype = arrays[1].dtype if isinstance(arrays[1], np.ndarray) else None
+        if out is None and dtype is not None:
+            same = all(a is None or a.dtype == dtype for a in arrays)
+            result = dtype if same and out_dtype is None else \
+                _np_dtype(out_dtype or _promote(arrays))
+            out = np.empty(arrays[1].shape, dtype=result)
+        held: list = []
+        pointers = [None if a is None else _tensor_pointer(a, held) for a in (*arrays, out)]
+        status = self._call(self._handle, *pointers[:4], int(red), pointers[4])
+        if status != OK:
+            _check(self._lib, status)
+        return out
+
+    @functools.cached_property
+    def _call(self):
+        """``bce_grad_backward`` taking DLTensor addresses as integers (a private prototype)."""
+        func = self._lib["bce_grad_backward"]
+        ptr = ctypes.c_void_p
+        func.argtypes = [ptr, ptr, ptr, ptr, ptr, ctypes.c_int, ptr]
+        return func
+
+
+_get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_get_pointer.restype = ctypes.c_void_p
+_get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+#: Where DLTensor starts in DLPack 1.x's DLManagedTensorVersioned (version, ctx, deleter, flags).
+_VERSIONED_OFFSET = 32
+#: Where DLDataType.code sits in a DLTensor (data, device, ndim).
+_DTYPE_CODE_OFFSET = 20
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def _tensor_pointer(array: Any, held: list) -> int:
+    """Address of a DLTensor viewing ``array`` without a copy; ``held`` keeps its owners alive.
+
+    numpy exports a DLPack 1.x capsule (read-only arrays included) in C; bfloat16 travels as
+    its uint16 view with the dtype code set to kDLBfloat. Arrays numpy cannot export go
+    through a ctypes-built DLTensor, so that the runtime's own checks name them.
+    """
+    if type(array) is not np.ndarray:
+        raise OpTypeError("E80000", f"arguments should be numpy arrays, but one is of type "
+                          f"[{type(array).__name__}]", "binary_cross_entropy_grad")
+    bf16 = array.dtype == _BF16
+    try:
+        capsule = (array.view(np.uint16) if bf16 else array).__dlpack__(max_version=(1, 0))
+    except (BufferError, TypeError, ValueError):
+        tensor, owners = to_dltensor(array)
+        held.append((tensor, owners))
+        return ctypes.addressof(tensor)
+    held.append(capsule)
+    address = _get_pointer(capsule, b"dltensor_versioned") + _VERSIONED_OFFSET
+    if bf16:
+        ctypes.memset(address + _DTYPE_CODE_OFFSET, 4, 1)  # kDLBfloat
+    return address
+
+
+def _as_arrays(values: list) -> list:
+    """Arrays for the call: Python scalars become 0-d arrays of the promoted dtype, as in the API."""
+    arrays = [v if v is None or isinstance(v, np.ndarray) or
+              (isinstance(v, (int, float)) and not isinstance(v, bool)) else np.asarray(v)
+              for v in values]
+    promoted = _promote(arrays)
+    return [np.array(a, dtype=_np_dtype(promoted)) if isinstance(a, (int, float)) else a
+            for a in arrays]
+
+
+def _promote(arrays: list) -> str:
+    typed = [a for a in arrays if isinstance(a, np.ndarray)]
+    names = {str(a.dtype) for a in typed}
+    if len(names) == 1:
+        return names.pop()
+    if not typed:
+        return "float32"
+    from impl.binary_cross_entropy_grad import promote_dtypes
+
+    return promote_dtypes(str(a.dtype) for a in typed)
+
+
+def _np_dtype(name: Any) -> np.dtype:
+    if isinstance(name, str) and name == "bfloat16":
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)

@@ -1,0 +1,231 @@
+// Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+#include "package.h"
+
+#include <tvm/ffi/extra/json.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "sha256.h"
+
+#ifndef BCE_GRAD_TVM_VERSION
+#define BCE_GRAD_TVM_VERSION ""
+#endif
+
+namespace bce_grad {
+namespace {
+
+namespace json = tvm::ffi::json;
+using tvm::ffi::Any;
+using tvm::ffi::String;
+
+constexpr const char* kFormat = "bce-grad-kernel-package";
+constexpr int64_t kFormatVersion = 1;
+//! Default of serial_below: below this many elements a parallel launch costs more than it saves.
+constexpr int64_t kDefaultSerialBelow = 1 << 16;
+
+[[noreturn]] void Broken(const std::string& where, const std::string& what) {
+  Fail(BCE_GRAD_ERR_PACKAGE, "E61001", "the kernel package file " + where + " is unusable: " + what);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Broken(path, "it cannot be read; build the package with `bce-grad aot --soc SOC --out DIR`");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+json::Object ParseObject(const std::string& path) {
+  String error;
+  Any value = json::Parse(String(ReadFile(path)), &error);
+  if (!error.empty()) Broken(path, "it is not valid JSON (" + std::string(error) + ")");
+  auto object = value.try_cast<json::Object>();
+  if (!object) Broken(path, "it is not a JSON object");
+  return *object;
+}
+
+//! Field access that names the file and the field when it is missing or of the wrong type.
+struct Fields {
+  const json::Object& object;
+  const std::string& where;
+
+  Any Get(const char* key) const {
+    if (!object.count(String(key))) Broken(where, std::string("it lacks the field \"") + key + "\"");
+    return object.at(String(key));
+  }
+  template <typename T>
+  T As(const Any& value, const char* key) const {
+    auto cast = value.try_cast<T>();
+    if (!cast) Broken(where, std::string("the field \"") + key + "\" has the wrong type");
+    return *cast;
+  }
+  std::string Str(const char* key) const { return std::string(As<String>(Get(key), key)); }
+  int64_t Int(const char* key) const { return As<int64_t>(Get(key), key); }
+  json::Array Arr(const char* key) const { return As<json::Array>(Get(key), key); }
+  json::Object Obj(const char* key) const { return As<json::Object>(Get(key), key); }
+  std::vector<std::string> StrList(const char* key) const {
+    std::vector<std::string> items;
+    for (const Any& item : Arr(key)) items.emplace_back(As<String>(item, key));
+    return items;
+  }
+};
+
+int64_t SerialBelowFromEnv() {
+  const char* text = std::getenv("BCE_GRAD_RUNTIME_SERIAL_BELOW");
+  if (text == nullptr || *text == '\0') return kDefaultSerialBelow;
+  char* end = nullptr;
+  long long value = std::strtoll(text, &end, 10);
+  if (*end != '\0' || value < 0) {
+    Fail(BCE_GRAD_ERR_ARGUMENT, "E80000", std::string("the environment variable[BCE_GRAD_RUNTIME_"
+         "SERIAL_BELOW] should be a count of elements >= 0, but actually is [") + text + "]", false);
+  }
+  return value;
+}
+
+std::atomic<uint64_t> alias_counter{0};
+
+//! Open `so_path` through a private hard link when the directory allows one: the file checked is
+//! then the very file loaded (a later replacement cannot slip in), and dlopen never hands back a
+//! library it mapped earlier for the same path.
+tvm::ffi::Module LoadVerified(const std::string& so_path, const std::string& sha256) {
+  std::string alias = so_path.substr(0, so_path.rfind('/') + 1) + ".load." +
+                      std::to_string(getpid()) + "." + std::to_string(alias_counter++) + "." +
+                      so_path.substr(so_path.rfind('/') + 1);
+  bool linked = ::link(so_path.c_str(), alias.c_str()) == 0;
+  const std::string& path = linked ? alias : so_path;
+  struct Unlink {
+    bool on; const std::string& p;
+    ~Unlink() { if (on) ::unlink(p.c_str()); }
+  } cleanup{linked, alias};
+  std::string actual;
+  try {
+    actual = FileSha256(path);
+  } catch (const std::exception& err) {
+    Broken(so_path, err.what());
+  }
+  if (actual != sha256) {
+    Broken(so_path, "its SHA-256 " + actual + " does not match " + sha256 + " recorded in the "
+           "package; the file is damaged or was replaced: rebuild the package with `bce-grad aot`");
+  }
+  return tvm::ffi::Module::LoadFromFile(String(path));
+}
+
+}  // namespace
+
+const std::vector<KernelCase>& KernelEntry::Load() const {
+  std::call_once(once_, [this] {
+    try {
+      DoLoad();
+    } catch (const Failure& err) {
+      error_ = err.what();
+    } catch (const std::exception& err) {
+      error_ = OpMessage("E61001", "kernel [" + name + "] (" + so_path + ") cannot be loaded: " +
+                         err.what());
+    }
+  });
+  if (!error_.empty()) throw Failure(BCE_GRAD_ERR_PACKAGE, error_);
+  return cases_;
+}
+
+void KernelEntry::DoLoad() const {
+  json::Object meta = ParseObject(json_path);
+  Fields f{meta, json_path};
+  if (f.Str("name") != name) Broken(json_path, "it describes kernel [" + f.Str("name") + "], not [" + name + "]");
+  if (f.Str("so_sha256") != so_sha256) Broken(json_path, "its so_sha256 differs from the manifest's");
+  tvm::ffi::Module module = LoadVerified(so_path, so_sha256);
+  std::vector<KernelCase> cases;
+  for (const Any& item : f.Arr("cases")) {
+    json::Object case_obj = f.As<json::Object>(item, "cases");
+    Fields c{case_obj, json_path};
+    KernelCase kc;
+    kc.function = c.Str("function");
+    for (const Any& t : c.Arr("tensors")) {
+      json::Object tensor = c.As<json::Object>(t, "tensors");
+      Fields tf{tensor, json_path};
+      TensorSpec spec{tf.Str("name"), tf.Str("role") == "output", tf.Str("dtype"), {}};
+      for (const Any& dim : tf.Arr("shape")) {
+        auto fixed = dim.as<int64_t>();  // a var's name (a string) is a dynamic dim
+        spec.dims.push_back(fixed ? *fixed : -1);
+      }
+      kc.tensors.push_back(std::move(spec));
+    }
+    for (const Any& s : c.Arr("scalars")) {
+      json::Object scalar = c.As<json::Object>(s, "scalars");
+      kc.scalars.push_back(Fields{scalar, json_path}.Str("name"));
+    }
+    auto func = module->GetFunction(String(kc.function), false);
+    if (!func.has_value()) Broken(so_path, "it has no function [" + kc.function + "]");
+    kc.func = *func;
+    cases.push_back(std::move(kc));
+  }
+  if (cases.empty()) Broken(json_path, "it lists no cases");
+  modules_.push_back(module);
+  cases_ = std::move(cases);
+}
+
+std::string Package::Key(const std::vector<std::string>& dtypes, const std::string& output,
+                         const std::string& reduction, const std::string& pattern) {
+  std::string key;
+  for (size_t i = 0; i < dtypes.size(); ++i) key += (i ? "," : "") + dtypes[i];
+  return key + ">" + output + "|" + reduction + "|" + pattern;
+}
+
+const KernelEntry* Package::Find(const std::vector<std::string>& dtypes, const std::string& output,
+                                 const std::string& reduction, const std::string& pattern) const {
+  auto it = kernels.find(Key(dtypes, output, reduction, pattern));
+  return it == kernels.end() ? nullptr : it->second.get();
+}
+
+std::unique_ptr<Package> Package::Open(const std::string& dir, unsigned flags) {
+  auto package = std::make_unique<Package>();
+  package->dir = dir;
+  std::string path = dir + "/manifest.json";
+  json::Object manifest = ParseObject(path);
+  Fields f{manifest, path};
+  if (f.Str("format") != kFormat || f.Int("format_version") != kFormatVersion) {
+    Broken(path, std::string("it is not a ") + kFormat + " manifest of version " +
+           std::to_string(kFormatVersion) + "; rebuild it with `bce-grad aot`");
+  }
+  package->soc_version = f.Str("soc_version");
+  package->soc_dir = f.Str("soc_dir");
+  package->tvm_version = f.Str("tvm_version");
+  std::string built_with = BCE_GRAD_TVM_VERSION;
+  if (!built_with.empty() && package->tvm_version != built_with) {
+    Broken(path, "its kernels were compiled by Apache TVM " + package->tvm_version +
+           ", but this runtime runs TVM " + built_with + "; rebuild the package with `bce-grad aot`");
+  }
+  json::Object target = f.Obj("target");
+  std::string kind = Fields{target, path}.Str("kind");
+  if (kind != "llvm") {
+    Broken(path, "its kernels target [" + kind + "]; this runtime runs CPU (llvm) kernels only");
+  }
+  json::Object op_info = f.Obj("op_info");
+  Fields info{op_info, path};
+  for (const char* param : {"x", "y", "grad_output", "weight", "output"}) {
+    package->op_info[param] = info.StrList(param);
+  }
+  for (const Any& item : f.Arr("kernels")) {
+    json::Object kernel = f.As<json::Object>(item, "kernels");
+    Fields k{kernel, path};
+    auto entry = std::make_unique<KernelEntry>();
+    entry->name = k.Str("name");
+    entry->so_sha256 = k.Str("so_sha256");
+    entry->reduction = k.Str("reduction");
+    entry->pattern = k.Str("pattern");
+    entry->so_path = dir + "/" + k.Str("so");
+    entry->json_path = dir + "/" + k.Str("json");
+    std::string key = Key(k.StrList("dtypes"), k.Str("output"), entry->reduction, entry->pattern);
+    package->kernels[key] = std::move(entry);
+  }
+  package->serial_below = SerialBelowFromEnv();
+  if (flags & BCE_GRAD_OPEN_EAGER) {
+    for (const auto& item : package->kernels) item.second->Load();
+  }
+  return package;
+}
+
+}  // namespace bce_grad

@@ -1,0 +1,405 @@
+// Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+// The C ABI: check a call as the Python API does, tile it, launch its kernel. Every C++ exception
+// stops at this file's boundary and becomes a status plus the thread's last-error message.
+#include <dlfcn.h>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/error.h>
+
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "bce_grad_runtime.h"
+#include "common.h"
+#include "package.h"
+#include "tiling.h"
+
+struct bce_grad_package {
+  std::unique_ptr<bce_grad::Package> impl;
+};
+
+namespace bce_grad {
+namespace {
+
+thread_local std::string last_error;
+
+const char* const kReductions[3] = {"none", "mean", "sum"};
+
+//! TVM's thread pool reads a per-thread maximum concurrency (libtvm_runtime, thread_local); at 1
+//! a kernel's parallel loop runs inline on the calling thread, without waking pool workers.
+using SetMaxConcurrencyFn = void (*)(int);
+SetMaxConcurrencyFn SetMaxConcurrency() {
+  static SetMaxConcurrencyFn fn = reinterpret_cast<SetMaxConcurrencyFn>(
+      dlsym(RTLD_DEFAULT, "_ZN3tvm7runtime9threading17SetMaxConcurrencyEi"));
+  return fn;
+}
+
+//! Run on this thread alone while in scope; back to TVM's default (TVM_NUM_THREADS) after.
+class SerialScope {
+ public:
+  explicit SerialScope(bool serial) : fn_(serial ? SetMaxConcurrency() : nullptr) {
+    if (fn_) fn_(1);
+  }
+  ~SerialScope() {
+    if (fn_) fn_(0);
+  }
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  SetMaxConcurrencyFn fn_;
+};
+
+struct Arg {
+  const char* name;
+  const DLTensor* tensor;
+  Shape shape;
+  std::string dtype;
+};
+
+[[noreturn]] void Bad(const char* code, const std::string& detail, bool with_op = true) {
+  Fail(BCE_GRAD_ERR_ARGUMENT, code, detail, with_op);
+}
+
+std::string Param(const char* name) { return std::string("the parameter[") + name + "]"; }
+
+//! Device, rank and dims of one tensor, checked before its shape is read as a shape.
+Arg Describe(const char* name, const DLTensor* t) {
+  if (t->device.device_type != kDLCPU) {
+    Bad("E80000", Param(name) + " should be a CPU tensor (kDLCPU), but actually is on device "
+        "type " + std::to_string(t->device.device_type));
+  }
+  Arg arg{name, t, {}, DtypeName(t->dtype)};
+  if (t->ndim < 0 || t->ndim > kMaxRank || (t->ndim > 0 && t->shape == nullptr)) {
+    if (t->ndim > 0 && t->shape) arg.shape.assign(t->shape, t->shape + t->ndim);
+    Bad("E80012", Param(name) + " rank should be in [0, " + std::to_string(kMaxRank) +
+        "], but actually is " + std::to_string(t->ndim) + " (shape " + PyList(arg.shape) + ")", false);
+  }
+  arg.shape.assign(t->shape, t->shape + t->ndim);
+  for (int64_t d : arg.shape) {
+    if (d < 0) {
+      Bad("E80000", Param(name) + " dims should be integers >= 0 (or -1 when dynamic), but "
+          "actually is " + PyList(arg.shape), false);
+    }
+  }
+  return arg;
+}
+
+bool IsCompact(const DLTensor* t) {
+  if (t->strides == nullptr) return true;
+  for (int a = 0; a < t->ndim; ++a) {
+    if (t->shape[a] == 0) return true;  // nothing to address
+  }
+  int64_t expected = 1;
+  for (int a = t->ndim - 1; a >= 0; --a) {
+    if (t->shape[a] != 1 && t->strides[a] != expected) return false;
+    expected *= t->shape[a];
+  }
+  return true;
+}
+
+size_t ItemSize(const DLTensor* t) { return (t->dtype.bits * t->dtype.lanes + 7) / 8; }
+
+//! [lo, hi) bytes a tensor can touch (as numpy's may_share_memory bounds them); empty: lo == hi.
+std::pair<uintptr_t, uintptr_t> Bounds(const Arg& arg) {
+  const DLTensor* t = arg.tensor;
+  uintptr_t base = reinterpret_cast<uintptr_t>(t->data) + t->byte_offset;
+  int64_t item = static_cast<int64_t>(ItemSize(t));
+  int64_t lo = 0, hi = item, stride = 1;
+  for (int a = t->ndim - 1; a >= 0; --a) {
+    if (arg.shape[a] == 0) return {base, base};
+    int64_t s = t->strides ? t->strides[a] : stride;
+    int64_t span = s * (arg.shape[a] - 1) * item;
+    (span < 0 ? lo : hi) += span;
+    stride *= arg.shape[a];
+  }
+  return {base + lo, base + hi};
+}
+
+//! Gather a strided tensor into compact storage (row-major), element by element.
+void CopyCompact(const Arg& arg, char* dst) {
+  const DLTensor* t = arg.tensor;
+  const size_t item = ItemSize(t);
+  const char* base = static_cast<const char*>(t->data) + t->byte_offset;
+  const int rank = t->ndim;
+  int64_t index[kMaxRank] = {0};
+  int64_t count = Numel(arg.shape, arg.name);
+  for (int64_t n = 0; n < count; ++n, dst += item) {
+    int64_t offset = 0;
+    for (int a = 0; a < rank; ++a) offset += index[a] * t->strides[a];
+    std::memcpy(dst, base + offset * static_cast<int64_t>(item), item);
+    for (int a = rank - 1; a >= 0 && ++index[a] == arg.shape[a]; --a) index[a] = 0;
+  }
+}
+
+void CheckDtype(const Package& package, const char* param, const char* info_name,
+                const std::string& dtype) {
+  const auto& allowed = package.op_info.at(info_name);
+  for (const auto& name : allowed) {
+    if (name == dtype) return;
+  }
+  Bad("E80008", Param(param) + " dtype should be one of " + PyList(allowed) + " on " +
+      package.soc_version + " (op_info_cfg/ai_core/" + package.soc_dir + "), but actually is [" +
+      dtype + "]");
+}
+
+void CheckOut(const Arg& out, const Arg& x, const std::vector<Arg>& inputs) {
+  std::vector<std::string> problems;
+  if (out.shape != x.shape) {
+    problems.push_back("shape " + PyList(out.shape) + " should be x's shape " + PyList(x.shape));
+  }
+  if (!IsCompact(out.tensor)) problems.push_back("it should be C-contiguous");
+  if (out.tensor->data == nullptr && Numel(out.shape, "out") > 0) problems.push_back("its data is NULL");
+  std::vector<std::string> clash;
+  auto ob = Bounds(out);
+  for (const Arg& in : inputs) {
+    auto ib = Bounds(in);
+    if (ob.first < ob.second && ib.first < ib.second && ob.first < ib.second && ib.first < ob.second) {
+      clash.push_back(in.name);
+    }
+  }
+  if (!clash.empty()) problems.push_back("it should not overlap the input(s) " + PyList(clash));
+  if (problems.empty()) return;
+  std::string detail = Param("out") + " is unusable: ";
+  for (size_t i = 0; i < problems.size(); ++i) detail += (i ? "; " : "") + problems[i];
+  Bad("E80000", detail);
+}
+
+const KernelCase& PickCase(const std::vector<KernelCase>& cases, const Pattern& pattern,
+                           const std::string& name) {
+  for (const KernelCase& kc : cases) {
+    if (kc.tensors.size() != pattern.size() + 1) continue;
+    bool fits = true;
+    for (size_t i = 0; i <= pattern.size() && fits; ++i) {
+      const Shape& want = pattern[i < pattern.size() ? i : 0];
+      const Shape& dims = kc.tensors[i].dims;
+      fits = dims.size() == want.size();
+      for (size_t a = 0; fits && a < dims.size(); ++a) fits = dims[a] < 0 || dims[a] == want[a];
+    }
+    if (fits) return kc;
+  }
+  Fail(BCE_GRAD_ERR_PACKAGE, "E61001", "kernel [" + name + "] has no case for the pattern " +
+       PatternKey(pattern));
+}
+
+int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const DLTensor* x,
+             const DLTensor* y, const DLTensor* weight, int reduction, DLTensor* out) {
+  if (handle == nullptr || !handle->impl) {
+    Bad("E80000", "the parameter[package] is NULL; open one with bce_grad_package_open");
+  }
+  const Package& package = *handle->impl;
+  if (reduction < 0 || reduction > 2) {
+    Bad("E80009", "the parameter[reduction] should be one of ['none', 'mean', 'sum'] or aclnn's "
+        "enum [0, 1, 2], but actually is [" + std::to_string(reduction) + "]");
+  }
+  const DLTensor* given[4] = {x, y, grad_output, weight};
+  for (int i = 0; i < 3; ++i) {
+    if (given[i] == nullptr) {
+      Bad("E80001", std::string("the mandatory parameter[") + kInputNames[i] + "] is missing (NULL)");
+    }
+  }
+  if (out == nullptr) Bad("E80001", "the mandatory parameter[out] is missing (NULL)");
+  std::vector<Arg> inputs;
+  for (int i = 0; i < 4; ++i) {
+    if (given[i]) inputs.push_back(Describe(kInputNames[i], given[i]));
+  }
+  Arg result = Describe("out", out);
+  for (const Arg& in : inputs) CheckDtype(package, in.name, in.name, in.dtype);
+  CheckDtype(package, "out", "output", result.dtype);
+  const Arg& ax = inputs[0];
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (!BroadcastsTo(inputs[i].shape, ax.shape)) {
+      Fail(BCE_GRAD_ERR_ARGUMENT, "E80017", std::string("the shapes of parameter[x] and parameter[") +
+           inputs[i].name + "] do not agree: shape " + PyList(inputs[i].shape) + " of " +
+           inputs[i].name + " should broadcast to the shape " + PyList(ax.shape) + " of x");
+    }
+  }
+  CheckOut(result, ax, inputs);
+  for (const Arg& in : inputs) {
+    if (in.tensor->data == nullptr && Numel(in.shape, in.name) > 0) {
+      Bad("E80000", Param(in.name) + " has no data (NULL) for shape " + PyList(in.shape));
+    }
+  }
+  const int64_t count = Numel(ax.shape, "x");
+  if (count == 0) return BCE_GRAD_OK;
+
+  // host tiling: the broadcast pattern, the kernel, the runtime scalars
+  std::vector<Shape> shapes;
+  std::vector<std::string> dtypes;
+  for (const Arg& in : inputs) shapes.push_back(in.shape), dtypes.push_back(in.dtype);
+  Pattern pattern = CanonicalPattern(shapes);
+  std::string key = PatternKey(pattern);
+  bool mean = reduction == BCE_GRAD_REDUCTION_MEAN;
+  const KernelEntry* entry = mean ? nullptr : package.Find(dtypes, result.dtype, "plain", key);
+  double cof = 1.0;  // a mean kernel serves none and sum exactly with cof = 1 (x * 1 == x)
+  if (entry == nullptr) {
+    entry = package.Find(dtypes, result.dtype, "mean", key);
+    if (mean) cof = MeanCoefficient(ax.shape);
+  }
+  if (entry == nullptr) {
+    std::string what;
+    for (size_t i = 0; i < inputs.size(); ++i) what += std::string(inputs[i].name) + "=" + dtypes[i] + ", ";
+    std::string canon;
+    for (size_t i = 0; i < pattern.size(); ++i) canon += (i ? ", " : "") + PyList(pattern[i]);
+    Fail(BCE_GRAD_ERR_NO_KERNEL, "E61001", "the kernel package " + package.dir + " (" +
+         package.soc_version + ") has no kernel for the broadcast pattern " + key +
+         " (canonical shapes [" + canon + "]) with dtypes " + what + "out=" + result.dtype +
+         ", reduction=" + kReductions[reduction] + "; add it with `bce-grad aot` (--max-rank " +
+         std::to_string(pattern[0].size()) + ")");
+  }
+  const KernelCase& kc = PickCase(entry->Load(), pattern, entry->name);
+
+  // launch: inputs reshaped to the pattern (compact copies of strided ones), out, scalars
+  std::vector<std::unique_ptr<char[]>> copies;
+  DLTensor views[5];
+  tvm::ffi::AnyView args[8];
+  int n = 0;
+  for (size_t i = 0; i <= inputs.size(); ++i) {
+    const Arg& arg = i < inputs.size() ? inputs[i] : result;
+    DLTensor& view = views[i];
+    view = *arg.tensor;
+    const Shape& canon = pattern[i < inputs.size() ? i : 0];
+    view.ndim = static_cast<int32_t>(canon.size());
+    view.shape = const_cast<int64_t*>(canon.data());
+    view.strides = nullptr;
+    if (!IsCompact(arg.tensor)) {
+      copies.emplace_back(new char[Numel(arg.shape, arg.name) * ItemSize(arg.tensor)]);
+      CopyCompact(arg, copies.back().get());
+      view.data = copies.back().get();
+      view.byte_offset = 0;
+    }
+    args[n++] = &view;
+  }
+  for (const std::string& scalar : kc.scalars) {
+    if (scalar == "cof") {
+      args[n++] = cof;
+    } else if (scalar == "cof_empty") {
+      args[n++] = 0.0;
+    } else {
+      Fail(BCE_GRAD_ERR_PACKAGE, "E61001", "kernel [" + entry->name + "] needs the runtime scalar [" +
+           scalar + "], which the host tiling does not provide");
+    }
+  }
+  tvm::ffi::Any rv;
+  try {
+    SerialScope serial(count < package.serial_below);
+    kc.func.CallPacked(args, n, &rv);
+  } catch (const tvm::ffi::Error& err) {
+    Fail(BCE_GRAD_ERR_LAUNCH, "E61001", "kernel [" + entry->name + "] failed: " + err.kind() +
+         ": " + err.message());
+  }
+  return BCE_GRAD_OK;
+}
+
+int Tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes, int reduction,
+           int32_t* out_rank, int64_t* out_pattern, double* out_cof, int32_t* out_has_cof) {
+  if (num_inputs < 1 || num_inputs > kMaxRank || !ndims || !shapes || !out_rank || !out_pattern ||
+      !out_cof || !out_has_cof) {
+    Bad("E80000", "bce_grad_tiling needs 1 to 8 inputs and non-NULL pointers", false);
+  }
+  if (reduction < 0 || reduction > 2) {
+    Bad("E80009", "the parameter[reduction] should be one of ['none', 'mean', 'sum'] or aclnn's "
+        "enum [0, 1, 2], but actually is [" + std::to_string(reduction) + "]");
+  }
+  std::vector<Shape> given;
+  for (int i = 0; i < num_inputs; ++i) {
+    const char* name = i < 4 ? kInputNames[i] : "input";
+    if (ndims[i] < 0 || ndims[i] > kMaxRank || (ndims[i] > 0 && !shapes[i])) {
+      Bad("E80012", Param(name) + " rank should be in [0, 8], but actually is " + std::to_string(ndims[i]), false);
+    }
+    given.emplace_back(shapes[i], shapes[i] + ndims[i]);
+    for (int64_t d : given.back()) {
+      if (d < 0) Bad("E80000", Param(name) + " dims should be integers >= 0, but actually is " + PyList(given.back()), false);
+    }
+  }
+  Pattern pattern = CanonicalPattern(given);
+  *out_rank = static_cast<int32_t>(pattern[0].size());
+  for (int i = 0; i < num_inputs; ++i) {
+    std::copy(pattern[i].begin(), pattern[i].end(), out_pattern + i * kMaxRank);
+  }
+  *out_has_cof = reduction == BCE_GRAD_REDUCTION_MEAN;
+  *out_cof = *out_has_cof ? MeanCoefficient(given[0]) : 0.0;
+  return BCE_GRAD_OK;
+}
+
+//! Run `body`; turn any exception into a status and the thread's message.
+template <typename Body>
+int Guard(Body body) {
+  try {
+    last_error.clear();
+    return body();
+  } catch (const Failure& err) {
+    last_error = err.what();
+    return err.status;
+  } catch (const tvm::ffi::Error& err) {
+    last_error = OpMessage("E61001", err.kind() + ": " + err.message());
+    return BCE_GRAD_ERR_PACKAGE;
+  } catch (const std::bad_alloc&) {
+    last_error = OpMessage("E61001", "out of memory");
+    return BCE_GRAD_ERR_INTERNAL;
+  } catch (const std::exception& err) {
+    last_error = OpMessage("E61001", std::string("unexpected failure: ") + err.what());
+    return BCE_GRAD_ERR_INTERNAL;
+  } catch (...) {
+    last_error = OpMessage("E61001", "unexpected failure of an unknown kind");
+    return BCE_GRAD_ERR_INTERNAL;
+  }
+}
+
+}  // namespace
+}  // namespace bce_grad
+
+extern "C" {
+
+int bce_grad_abi_version(void) { return BCE_GRAD_RUNTIME_ABI_VERSION; }
+
+int bce_grad_package_open(const char* dir, unsigned flags, bce_grad_package** out) {
+  return bce_grad::Guard([&] {
+    if (out == nullptr) bce_grad::Bad("E80000", "the parameter[out] of bce_grad_package_open is NULL");
+    *out = nullptr;
+    if (dir == nullptr || *dir == '\0') {
+      bce_grad::Bad("E80000", "the parameter[dir] should name a kernel package directory, but "
+                    "actually is empty (NULL)");
+    }
+    auto handle = std::make_unique<bce_grad_package>();
+    handle->impl = bce_grad::Package::Open(dir, flags);
+    *out = handle.release();
+    return static_cast<int>(BCE_GRAD_OK);
+  });
+}
+
+void bce_grad_package_close(bce_grad_package* package) {
+  bce_grad::Guard([&] {
+    delete package;
+    return static_cast<int>(BCE_GRAD_OK);
+  });
+}
+
+const char* bce_grad_package_soc(const bce_grad_package* package) {
+  return package && package->impl ? package->impl->soc_version.c_str() : nullptr;
+}
+
+int bce_grad_package_kernel_count(const bce_grad_package* package) {
+  return package && package->impl ? static_cast<int>(package->impl->kernels.size()) : -1;
+}
+
+int bce_grad_backward(const bce_grad_package* package, const DLTensor* grad_output,
+                      const DLTensor* x, const DLTensor* y, const DLTensor* weight_or_null,
+                      int reduction, DLTensor* out) {
+  return bce_grad::Guard([&] {
+    return bce_grad::Backward(package, grad_output, x, y, weight_or_null, reduction, out);
+  });
+}
+
+int bce_grad_tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes,
+                    int reduction, int32_t* out_rank, int64_t* out_pattern, double* out_cof,
+                    int32_t* out_has_cof) {
+  return bce_grad::Guard([&] {
+    return bce_grad::Tiling(num_inputs, ndims, shapes, reduction, out_rank, out_pattern, out_cof,
+                            out_has_cof);
+  });
+}
+
+const char* bce_grad_last_error(void) { return bce_grad::last_error.c_str(); }
+
+}  // extern "C"

@@ -1,0 +1,40 @@
+// Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+// The operator's host tiling in C++: the broadcast pattern of a call and its mean coefficient.
+// The Python functions stay the reference; testcases/runtime compares both on random shapes:
+//   canonical pattern  <->  bce_grad.host_backend.dsl.classify.canonical_pattern
+//   mean coefficient   <->  impl.dynamic.binary_cross_entropy_grad.binary_cross_entropy_grad_tiling
+#ifndef BCE_GRAD_RUNTIME_TILING_H_
+#define BCE_GRAD_RUNTIME_TILING_H_
+
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace bce_grad {
+
+//! One canonical shape per input, all of one rank >= 1 (see CanonicalPattern).
+using Pattern = std::vector<Shape>;
+
+/*!
+ * Canonicalise broadcasting shapes: align ranks (leading 1s), drop axes where every input is 1,
+ * merge adjacent axes where the same inputs are 1 (sizes multiply), and keep one axis of 1s
+ * when nothing is left. Exactly what canonical_pattern does for known dims.
+ */
+Pattern CanonicalPattern(const std::vector<Shape>& shapes);
+
+//! The pattern's key: per input, one char per axis ('d' a dim, '1' broadcast), joined by '_'.
+std::string PatternKey(const Pattern& pattern);
+
+//! 1/numel(x) as the tiling computes it (1.0 / count in double; 0 when x is empty).
+double MeanCoefficient(const Shape& x_shape);
+
+//! Whether `shape` broadcasts to `target` (numpy's rule, trailing dims aligned).
+bool BroadcastsTo(const Shape& shape, const Shape& target);
+
+//! Product of dims (throws Failure E80000 naming `param` if it overflows int64).
+int64_t Numel(const Shape& shape, const char* param);
+
+}  // namespace bce_grad
+
+#endif  // BCE_GRAD_RUNTIME_TILING_H_

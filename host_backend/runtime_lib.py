@@ -1,0 +1,76 @@
+"""TVM's runtime without TVM's compiler: load built kernels in a few milliseconds.
+
+Importing the ``tvm`` package loads its compiler (about 1.5 s). A built kernel needs
+only TVM's FFI (``tvm_ffi``) and ``libtvm_runtime.so``, whose symbols (such as
+``__TVMBackendParallelLaunch``) the kernel's ``.so`` resolves when it is opened. So the
+launch path loads ``libtvm_runtime.so`` from the installed ``tvm`` package with
+``RTLD_GLOBAL`` (the same file and mode ``tvm`` itself uses, so a later ``import tvm``
+shares it) and opens kernels with ``tvm_ffi.load_module``. Only a cache miss imports
+``tvm``, to compile.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from bce_grad.host_backend.errors import OpError
+
+
+@functools.lru_cache(maxsize=None)
+def runtime_library_path() -> Path:
+    """``libtvm_runtime.so`` of the installed ``tvm`` package (found without importing it)."""
+    spec = importlib.util.find_spec("tvm")
+    if spec is None or not spec.submodule_search_locations:
+        raise OpError("E61001", "the Apache TVM package (apache-tvm) is not installed; the host "
+                      "backend needs its runtime to run kernels", param_name="tvm")
+    return Path(list(spec.submodule_search_locations)[0]) / "lib" / "libtvm_runtime.so"
+
+
+@functools.lru_cache(maxsize=None)
+def load_runtime() -> ctypes.CDLL:
+    """Open ``libtvm_runtime.so`` with ``RTLD_GLOBAL`` (once; dlopen shares it with ``tvm``)."""
+    import tvm_ffi  # noqa: F401  (loads libtvm_ffi.so, which libtvm_runtime.so links to)
+
+    return ctypes.CDLL(str(runtime_library_path()), mode=ctypes.RTLD_GLOBAL)
+
+
+def load_module(path: str | os.PathLike):
+    """Open a kernel ``.so`` built by ``build``; returns a ``tvm_ffi.Module``."""
+    if "tvm" in sys.modules:  # the compiler is loaded already: use its loader
+        return sys.modules["tvm"].runtime.load_module(str(path))
+    load_runtime()
+    import tvm_ffi  # this package's __init__ installed the import guard: no torch
+
+    return tvm_ffi.load_module(str(path))
+
+
+@functools.lru_cache(maxsize=None)
+def _create_view():
+    load_runtime()
+    import tvm_ffi
+
+    return tvm_ffi.get_global_func("runtime.TVMTensorCreateView")
+
+
+def retyped_view(tensor, shape: tuple[int, ...], dtype: str):
+    """A view of ``tensor`` (a ``tvm_ffi.Tensor``) with another shape and dtype, no copy."""
+    import tvm_ffi
+
+    return _create_view()(tensor, tvm_ffi.Shape(tuple(shape)), dtype, 0)
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_device_count() -> int:
+    """How many CUDA devices the driver reports; 0 without a driver (no ``tvm`` import)."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return int(count.value)

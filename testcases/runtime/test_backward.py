@@ -1,0 +1,101 @@
+"""Native runtime results: bit for bit the golden's float32 variant, on every dtype and reduction."""
+from __future__ import annotations
+
+import threading
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from bce_grad.golden import binary_cross_entropy_grad_golden as golden
+from testcases.runtime.conftest import DTYPES
+
+NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
+#: x, y, grad_output, weight shapes per broadcast case (patterns in conftest.PATTERNS).
+SHAPES = {"same": ((37,), (37,), (37,), (37,)),
+          "rowcol": ((6, 5), (6, 5), (6, 1), (5,))}
+
+
+def _inputs(rng, dtype, case, with_weight, scale=1):
+    sx, sy, sg, sw = SHAPES[case]
+    if scale > 1:
+        sx, sy, sg, sw = [tuple(d * scale for d in s) if s == sx else s for s in (sx, sy, sg, sw)]
+        sg = (sx[0], 1) if case == "rowcol" else sx
+        sw = (sx[-1],)
+        sy = sx
+    cast = NP[dtype]
+    x = rng.uniform(0.02, 0.98, sx).astype(cast)
+    y = rng.uniform(0.0, 1.0, sy).astype(cast)
+    g = rng.standard_normal(sg).astype(cast)
+    w = rng.uniform(0.1, 2.0, sw).astype(cast) if with_weight else None
+    return g, x, y, w
+
+
+def _bits(a):
+    return a.view(np.uint16 if a.dtype.itemsize == 2 else np.uint32)
+
+
+def assert_bit_exact(got, g, x, y, w, reduction, dtype):
+    want = golden(x, y, g, w, reduction, "float32", dtype)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+@pytest.mark.parametrize("case", sorted(SHAPES))
+@pytest.mark.parametrize("with_weight", [False, True], ids=["no_weight", "weight"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bit_exact_vs_golden(runtime, dtype, reduction, with_weight, case):
+    g, x, y, w = _inputs(np.random.default_rng(7), dtype, case, with_weight)
+    assert_bit_exact(runtime.backward(g, x, y, w, reduction), g, x, y, w, reduction, dtype)
+
+
+def test_out_argument_and_aclnn_enum(runtime):
+    g, x, y, w = _inputs(np.random.default_rng(1), "float32", "rowcol", True)
+    out = np.full(x.shape, np.nan, np.float32)
+    assert runtime.backward(g, x, y, w, 2, out=out) is out  # 2: sum, the plain kernel
+    assert_bit_exact(out, g, x, y, w, "sum", "float32")
+
+
+def test_strided_and_read_only_inputs(runtime):
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0.02, 0.98, (6, 5)).astype(np.float32)
+    y = np.ascontiguousarray(rng.uniform(0, 1, (5, 6)).astype(np.float32)).T  # (6, 5) transposed
+    g = rng.standard_normal((6, 2)).astype(np.float32)[:, :1]                 # (6, 1) strided
+    w = np.frombuffer(rng.uniform(0.1, 2, 5).astype(np.float32).tobytes(), np.float32)  # read-only
+    assert not y.flags.c_contiguous and not g.flags.c_contiguous and not w.flags.writeable
+    for reduction in ("mean", "none"):
+        assert_bit_exact(runtime.backward(g, x, y, w, reduction), g, x, y, w, reduction, "float32")
+
+
+def test_one_element_and_empty(runtime):
+    x, y, g = (np.array(v, np.float32) for v in (0.25, 1.0, 2.0))
+    assert_bit_exact(runtime.backward(g, x, y, None, "mean"), g, x, y, None, "mean", "float32")
+    empty = np.zeros((0, 5), np.float32)
+    out = runtime.backward(empty, empty, empty, None, "mean")
+    assert out.shape == (0, 5)
+
+
+def test_four_threads_concurrently(runtime):
+    """4 threads, small (serial) and large (parallel) calls mixed: every result bit-exact."""
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        try:
+            for i in range(24):
+                dtype = DTYPES[(seed + i) % 3]
+                case = ("same", "rowcol")[i % 2]
+                scale = 60 if i % 6 == 0 else 1  # (360, 300): above the serial threshold
+                g, x, y, w = _inputs(rng, dtype, case, bool(i % 3), scale)
+                reduction = ("none", "mean", "sum")[i % 3]
+                assert_bit_exact(runtime.backward(g, x, y, w, reduction), g, x, y, w, reduction, dtype)
+        except Exception as err:  # noqa: BLE001 - reported by the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
