@@ -5,6 +5,7 @@ host tiling) does not load the compiler.
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -13,13 +14,25 @@ if TYPE_CHECKING:
     from tvm import te
 
 
+#: Elements from which static dims must be int64.
+INT32_LIMIT = 2**31
+
+
 def placeholder(shape: Sequence, dtype: str = "float32", name: str = "placeholder",
                 attrs: dict | None = None) -> te.Tensor:
-    """A named input tensor; ``attrs`` is accepted for CANN compatibility."""
-    from tvm import te
+    """A named input tensor; ``attrs`` is accepted for CANN compatibility.
+
+    Static dims are int32 in TVM unless said otherwise, so a tensor of 2**31 elements or
+    more gets every static dim as int64: its index arithmetic must not overflow.
+    """
+    from tvm import te, tirx
 
     del attrs
-    return te.placeholder(list(shape), dtype=dtype, name=name)
+    dims = list(shape)
+    static = [d for d in dims if isinstance(d, int)]
+    if len(static) == len(dims) and math.prod(static) >= INT32_LIMIT:
+        dims = [tirx.IntImm("int64", d) for d in dims]
+    return te.placeholder(dims, dtype=dtype, name=name)
 
 
 def const(value: int | float, dtype: str = "float32") -> tvm.ir.Expr:

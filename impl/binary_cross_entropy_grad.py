@@ -21,6 +21,9 @@ REDUCTIONS = ("none", "mean", "sum")
 DTYPES = ("float16", "float32", "bfloat16")
 INPUT_NAMES = ("x", "y", "grad_output", "weight")
 MAX_RANK = 8
+#: Formats the op info lists. The compute is elementwise, so a 5-D NC1HWC0 layout works as
+#: long as every tensor shares it (then the dims line up element for element).
+FORMATS = ("ND", "NC1HWC0")
 UNKNOWN_RANK = [-2]
 
 
@@ -67,6 +70,7 @@ def check_binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction
         para_check.check_shape(desc.get("shape"), max_rank=MAX_RANK, param_name=name)
         para_check.check_dtype(normalize_dtype(desc.get("dtype")), DTYPES, param_name=name)
     para_check.check_dtype(normalize_dtype(output.get("dtype")), DTYPES, param_name="output")
+    _check_formats({**tensors, "output": output}, kernel_name)
     shape_x = list(x.get("shape"))
     for name in INPUT_NAMES[1:]:
         desc = tensors[name]
@@ -80,6 +84,21 @@ def check_binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction
         error_manager_vector.raise_err_two_input_shape_invalid(
             kernel_name, "x", "output",
             f"shape {out_shape} of output should be the shape {shape_x} of x")
+
+
+def _check_formats(tensors, kernel_name):
+    """Every format is one the op info lists, and NC1HWC0 only when every tensor has it."""
+    formats = {name: str(desc.get("format", "ND")).upper()
+               for name, desc in tensors.items() if desc is not None}
+    for name, fmt in formats.items():
+        if fmt not in FORMATS:
+            error_manager_vector.raise_err_input_format_invalid(kernel_name, name, list(FORMATS),
+                                                                fmt)
+    if "NC1HWC0" in formats.values() and set(formats.values()) != {"NC1HWC0"}:
+        other = next(name for name, fmt in formats.items() if fmt != "NC1HWC0")
+        error_manager_vector.raise_err_two_input_format_invalid(
+            kernel_name, "x", other, f"every tensor should share the format NC1HWC0, but the "
+            f"formats are {formats}")
 
 
 def _mean_cof(shape_x, calc_dtype):

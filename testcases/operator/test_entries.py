@@ -62,3 +62,40 @@ def test_zero_d_x_static(tmp_path):
     x, y, g = (np.array(v, np.float32) for v in (0.25, 1.0, 2.0))
     out = _static_run("Ascend910B1", x, y, g, None, "mean", tmp_path)
     assert out.shape == () and out == pytest.approx(2 * (0.25 - 1) / 0.1875)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_static_entry_compiles_2_pow_31_elements(tmp_path, reduction):
+    """A static x of 65536 x 32769 (> 2**31) elements compiles: its dims are int64 in TIR."""
+    shape = [65536, 32769]
+    desc = _desc(shape, "float16")
+    with use_soc("Ascend910B1"), kernel_meta_at(tmp_path):
+        static_entry(dict(desc), dict(desc), dict(desc), None, dict(desc), reduction, "big_k")
+    meta = Kernel(tmp_path / "big_k.json").meta
+    assert [t["shape"] for t in meta["cases"][0]["tensors"]][0] == shape
+
+
+def test_nc1hwc0_tensors_compute_elementwise(tmp_path):
+    """NC1HWC0 (5-D) is accepted when every tensor shares it; the op is elementwise on it."""
+    rng = np.random.default_rng(22)
+    shape = (2, 1, 3, 4, 16)
+    x = rng.uniform(0.01, 0.99, shape).astype(np.float16)
+    y = rng.uniform(0, 1, shape).astype(np.float16)
+    g = rng.uniform(0.5, 1.5, shape).astype(np.float16)
+    five_hd = {"format": "NC1HWC0"}
+    with use_soc("Ascend910B1"), kernel_meta_at(tmp_path):
+        static_entry(*({**_desc(shape, "float16"), **five_hd} for _ in range(3)), None,
+                     {**_desc(shape, "float16"), **five_hd}, "mean", "k_5hd")
+    out = np.empty(shape, np.float16)
+    Kernel(tmp_path / "k_5hd.json")([x, y, g, out])
+    np.testing.assert_array_equal(out, golden(x, y, g, None, "mean", "float32", "float16"))
+
+
+@pytest.mark.parametrize("formats, code", [(("NC1HWC0", "ND"), "E80031"),
+                                           (("FRACTAL_NZ", "FRACTAL_NZ"), "E80015")])
+def test_formats_must_be_listed_and_shared(tmp_path, formats, code):
+    x_fmt, y_fmt = formats
+    shape = (2, 1, 3, 4, 16)
+    descs = [{**_desc(shape, "float16"), "format": fmt} for fmt in (x_fmt, y_fmt, x_fmt, x_fmt)]
+    with use_soc("Ascend910B1"), kernel_meta_at(tmp_path), pytest.raises(RuntimeError, match=code):
+        static_entry(descs[0], descs[1], descs[2], None, descs[3], "mean", "k_fmt")
