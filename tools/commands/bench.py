@@ -1,146 +1,177 @@
-"""``bce-grad bench``: the host kernel against a copy roofline, numpy and PyTorch, in one run.
+"""``bce-grad bench``: the host kernel against a roofline of the same bytes, torch and numpy.
 
-Every figure is a median over repeats, with GB/s from the bytes the call must touch
-at least: each input read once at its own (pre-broadcast) size plus the output
-written once. ``copy`` is ``numpy.copyto`` of a 64 MiB float32 buffer (read + write),
-larger than the 32 MB L3 of these machines, so it measures memory, not cache.
+Every row is timed in one run on the same arrays: ``roofline`` (a C/OpenMP kernel that
+reads each input once at its own size, with the op's broadcast, and writes x's output
+once: the fastest the memory lets the op's bytes move), ``host_kernel`` (the compiled
+kernel alone on a preallocated output), ``host_api`` (the numpy API, allocating),
+``host_api_out`` (the API with ``out=``), ``torch`` (aten's CPU backward) and ``numpy``
+(the golden). GB/s counts each input read once at its own size plus the output written
+once; each row shows its median, interquartile range and ratio to the roofline of the
+same dtype, shapes, weight and thread count.
+
+Each thread count runs in its own process (TVM reads TVM_NUM_THREADS once per process),
+with TVM_NUM_THREADS, OMP_NUM_THREADS and torch.set_num_threads all set to it.
+Default shapes: one out of cache (at least 4x the L3; (4096, 4096) on a 32 MiB L3) and
+the README's (1024, 4096), for float32, float16 and bfloat16, with and without weight,
+reductions none and mean; plus the issue's broadcast shapes x (1398101, 3) with
+grad_output (1398101, 1), and x (2, 2097152) with grad_output (2, 1).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
+import subprocess
 import sys
-import time
-from typing import TYPE_CHECKING, Callable
+import tempfile
+from pathlib import Path
 
-from bce_grad.tools.commands.common import add_soc_option, numpy_dtype, resolve_soc
+from bce_grad.tools.commands.common import add_soc_option, resolve_soc
 
-if TYPE_CHECKING:
-    import numpy as np
-
-SHAPE = (1024, 4096)
-COPY_ELEMENTS = 16 * 1024 * 1024
 DTYPES = ("float32", "float16", "bfloat16")
 REDUCTIONS = ("none", "mean")
+README_SHAPE = (1024, 4096)
+OUT_OF_CACHE_SHAPE = (4096, 4096)
+QUICK_SHAPE = (64, 1024)
+#: The issue's broadcast patterns: (x's shape, grad_output's shape); y takes x's shape.
+EXTRA_PATTERNS = (((1398101, 3), (1398101, 1)), ((2, 2097152), (2, 1)))
+CROSSOVER_SIZES = tuple(2 ** k for k in range(4, 21))
+QUICK_CROSSOVER_SIZES = tuple(2 ** k for k in range(4, 11, 2))
+REFERENCE = ("roofline = tools/bench/roofline.c, out = x + y + grad_output [+ weight] with the "
+             "op's broadcast and bytes (float32 adds; float16/bfloat16 as uint16 adds), "
+             "gcc -O3 -march=native -fopenmp, timed in the same run with the same threads")
+
+
+def _threads(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"threads should be positive integers separated by "
+                                         f"commas, such as 1,2, got {text!r}")
+    return sorted(set(values))
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.strip("()[]").split(",") if part.strip())
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"shape should be positive integers separated by commas, "
+                                         f"such as 1024,4096, got {text!r}")
+    return shape
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand."""
     parser = subparsers.add_parser(
-        "bench", help="benchmark the host kernel against copy, numpy and torch",
+        "bench", help="benchmark the host kernel against a roofline of its bytes, torch and numpy",
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_soc_option(parser)
-    parser.add_argument("--repeats", type=int, default=15, help="timed calls per record (default 15)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed samples per row (default 15)")
     parser.add_argument("--json", metavar="FILE", help="also write the records as JSON")
+    parser.add_argument("--threads", type=_threads, default=[1, 2], metavar="N[,N...]",
+                        help="thread counts, one process each (default: 1,2)")
+    parser.add_argument("--dtype", choices=DTYPES, action="append",
+                        help="only this dtype (repeatable; default: all three)")
+    parser.add_argument("--shape", type=_shape, action="append", metavar="D0,D1,...",
+                        help="only this x shape, all inputs the same (repeatable; default: the "
+                             "out-of-cache shape, the README's, and the broadcast patterns)")
     parser.add_argument("--quick", action="store_true",
-                        help="one dtype, no weight, fewer repeats: a smoke run")
+                        help="a smoke run: float32, shape 64x1024, no weight, mean, 3 repeats, "
+                             "every row")
+    parser.add_argument("--crossover", action="store_true",
+                        help="instead: host kernel and roofline time per call for float32 "
+                             "vectors of 2^4..2^20 elements at each thread count")
     parser.add_argument("--startup", action="store_true",
                         help="instead: time whole bce-grad commands in fresh processes (--help, "
                              "opinfo, a warm 'run' on (8,16)) against 'python -c pass'")
+    parser.add_argument("--_child", metavar="PLAN", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
-def _median_ms(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+def out_of_cache_shape(l3_bytes: int | None) -> tuple[int, int]:
+    """(4096, 4096), with rows doubled until 4 two-byte tensors are at least 4x the L3."""
+    rows, cols = OUT_OF_CACHE_SHAPE
+    while l3_bytes and 4 * 2 * rows * cols < 4 * l3_bytes:
+        rows *= 2
+    return rows, cols
 
 
-def _torch_call(data: dict, reduction: str) -> Callable[[], object] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-
-    import numpy as np
-
-    def to_torch(array: np.ndarray):
-        if str(array.dtype) == "bfloat16":
-            return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
-        return torch.from_numpy(array)
-
-    tensors = {name: to_torch(a) for name, a in data.items()}
-    enum = {"none": 0, "mean": 1, "sum": 2}[reduction]
-    return lambda: torch.ops.aten.binary_cross_entropy_backward(
-        tensors["grad_output"], tensors["x"], tensors["y"], tensors.get("weight"), enum)
+def _case(dtype: str, shape_x, shape_g, weight: bool, reductions) -> dict:
+    shapes = {"x": list(shape_x), "y": list(shape_x), "grad_output": list(shape_g)}
+    if weight:
+        shapes["weight"] = list(shape_x)
+    return {"dtype": dtype, "shapes": shapes, "weight": weight, "reductions": list(reductions)}
 
 
-def _record(impl: str, dtype: str, shape, reduction: str, weight: bool, threads: int,
-            median_ms: float, nbytes: int) -> dict:
-    return {"impl": impl, "dtype": dtype, "shape": list(shape), "reduction": reduction,
-            "weight": weight, "threads": threads, "median_ms": round(median_ms, 4),
-            "gbps": round(nbytes / (median_ms / 1e3) / 1e9, 2)}
+def plan_cases(args: argparse.Namespace, l3_bytes: int | None) -> list[dict]:
+    """The cases of a table run, from the options."""
+    if args.quick:
+        return [_case("float32", QUICK_SHAPE, QUICK_SHAPE, False, ("mean",))]
+    dtypes = args.dtype or DTYPES
+    shapes = args.shape or [out_of_cache_shape(l3_bytes), README_SHAPE]
+    cases = [_case(d, s, s, w, REDUCTIONS) for d in dtypes for s in shapes for w in (False, True)]
+    if not args.shape:
+        cases += [_case(d, x, g, False, REDUCTIONS) for d in dtypes for x, g in EXTRA_PATTERNS]
+    return cases
+
+
+def _run_child(plan: dict, workdir: Path) -> list[dict]:
+    threads = plan["threads"]
+    plan = dict(plan, out=str(workdir / f"records_{threads}.json"))
+    plan_path = workdir / f"plan_{threads}.json"
+    plan_path.write_text(json.dumps(plan), encoding="utf-8")
+    env = dict(os.environ, TVM_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    print(f"running {threads} thread(s) in a child process ...", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, "-m", "bce_grad", "bench", "--_child", str(plan_path)],
+                          env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bce-grad bench: the {threads}-thread run exited {done.returncode}")
+    return json.loads(Path(plan["out"]).read_text(encoding="utf-8"))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Measure and print every record; optionally write them as JSON."""
+    """Plan, run one child per thread count, merge, print, and optionally write JSON."""
+    if args._child:
+        from bce_grad.tools.bench.child import main as child_main
+
+        return child_main(args._child)
     if args.startup:
         from bce_grad.tools.commands.startup import run_startup
 
         return run_startup(args)
-    import numpy as np
+    from bce_grad.tools.bench import records as rec
+    from bce_grad.tools.bench.roofline import build
 
-    from bce_grad.api import binary_cross_entropy_backward
-    from bce_grad.golden import binary_cross_entropy_grad_golden
+    build()  # once, before the children: a missing compiler fails here, with its reason
+    info = rec.machine()
+    repeats = 3 if args.quick else args.repeats
+    base = {"soc": resolve_soc(args.soc), "repeats": repeats}
+    if args.crossover:
+        base.update(mode="crossover", reduction="mean",
+                    sizes=list(QUICK_CROSSOVER_SIZES if args.quick else CROSSOVER_SIZES))
+    else:
+        base.update(mode="table", cases=plan_cases(args, info["l3_bytes"]))
+    records: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bce_grad_bench_") as tmp:
+        for threads in args.threads:  # numpy's ufuncs use one thread: its rows come from the 1-thread run
+            records += _run_child(dict(base, threads=threads, numpy=threads == 1), Path(tmp))
+    rec.attach_ratios(records)
+    info["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    if args.crossover:
+        from bce_grad.tools.bench.crossover import print_crossover
 
-    soc = resolve_soc(args.soc)
-    rng = np.random.default_rng(0)
-    repeats = 5 if args.quick else args.repeats
-    host_threads = int(os.environ.get("TVM_NUM_THREADS", "1"))
-    records = []
-    src = np.ones(COPY_ELEMENTS, np.float32)
-    dst = np.empty_like(src)
-    copy_ms = _median_ms(lambda: np.copyto(dst, src), repeats)
-    records.append(_record("copy", "float32", src.shape, "-", False, 1, copy_ms, 2 * src.nbytes))
-    print(f"copy roofline: {records[0]['gbps']} GB/s (numpy.copyto, 64 MiB, read + write)",
-          file=sys.stderr)
-    for dtype in DTYPES[:1] if args.quick else DTYPES:
-        np_dtype = numpy_dtype(dtype)
-        base = {"x": rng.uniform(0.01, 0.99, SHAPE).astype(np_dtype),
-                "y": rng.uniform(0, 1, SHAPE).astype(np_dtype),
-                "grad_output": rng.uniform(0.5, 1.5, SHAPE).astype(np_dtype)}
-        for weight in (False,) if args.quick else (False, True):
-            data = dict(base, weight=rng.uniform(0, 2, SHAPE).astype(np_dtype)) if weight else base
-            in_bytes = sum(a.nbytes for a in data.values())
-            out_bytes = data["x"].nbytes
-            for reduction in REDUCTIONS:
-                print(f"measuring {dtype} weight={weight} reduction={reduction} ...", file=sys.stderr)
-                calls = {
-                    "host": (host_threads, lambda: binary_cross_entropy_backward(
-                        data["grad_output"], data["x"], data["y"], data.get("weight"), reduction,
-                        soc=soc)),
-                    "numpy": (1, lambda: binary_cross_entropy_grad_golden(
-                        data["x"], data["y"], data["grad_output"], data.get("weight"), reduction,
-                        "float32", dtype)),
-                }
-                torch_call = _torch_call(data, reduction)
-                if torch_call is not None:
-                    import torch
-
-                    calls["torch"] = (torch.get_num_threads(), torch_call)
-                for impl, (threads, call) in calls.items():
-                    ms = _median_ms(call, repeats)
-                    records.append(_record(impl, dtype, SHAPE, reduction, weight, threads, ms,
-                                           in_bytes + out_bytes))
-    _print_table(records)
+        print_crossover(records, info, args.threads)
+    else:
+        records.sort(key=lambda r: (r["dtype"], r["shapes"]["x"], r["shapes"]["grad_output"],
+                                    r["weight"], r["threads"], r["reduction"] != "-",
+                                    r["reduction"], rec.IMPLS.index(r["impl"])))
+        rec.print_table(records, info, REFERENCE)
+        print(f"load average at the end: {info['loadavg_end']}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(records, handle, indent=2)
+        Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
     return 0
-
-
-def _print_table(records: list[dict]) -> None:
-    copy = records[0]
-    print(f"{'impl':<6} {'dtype':<9} {'weight':<6} {'reduction':<9} {'threads':>7} "
-          f"{'median ms':>10} {'GB/s':>7} {'vs copy':>8}")
-    for rec in records:
-        print(f"{rec['impl']:<6} {rec['dtype']:<9} {str(rec['weight']):<6} {rec['reduction']:<9} "
-              f"{rec['threads']:>7} {rec['median_ms']:>10.3f} {rec['gbps']:>7.2f} "
-              f"{rec['gbps'] / copy['gbps']:>7.0%}")

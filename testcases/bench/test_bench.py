@@ -1,0 +1,141 @@
+"""``bce-grad bench``: the records' schema, a roofline that is really measured, crossover mode.
+
+Timings are never asserted (the machine is shared); what is checked is that every row
+exists, is typed, and is computed from the same run: ratios against the roofline of the
+same dtype, shapes, weight and threads, and the roofline's bytes equal to the op's.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from bce_grad.host_backend.errors import OpError
+from bce_grad.tools.bench import records as rec
+from bce_grad.tools.bench.crossover import crossover
+from bce_grad.tools.bench.roofline import Roofline, collapse
+from bce_grad.tools.cli import main
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed: the "
+                                "roofline kernel cannot be built")
+FIELDS = {"impl": str, "dtype": str, "shape": list, "shapes": dict, "reduction": str,
+          "weight": bool, "threads": int, "repeats": int, "median_ms": float, "spread": list,
+          "bytes": int, "gbps": float}
+ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def _op_bytes(record: dict) -> int:
+    sizes = [math.prod(s) for s in record["shapes"].values()] + [math.prod(record["shape"])]
+    return ITEMSIZE[record["dtype"]] * sum(sizes)
+
+
+@pytest.fixture(scope="module")
+def quick_records(tmp_path_factory):
+    report = tmp_path_factory.mktemp("bench") / "bench.json"
+    assert main(["bench", "--quick", "--threads", "1,2", "--json", str(report)]) == 0
+    return json.loads(report.read_text())
+
+
+def test_quick_json_has_every_row_typed(quick_records):
+    assert {r["impl"] for r in quick_records} == set(rec.IMPLS)
+    for threads in (1, 2):
+        impls = {r["impl"] for r in quick_records if r["threads"] == threads}
+        assert impls >= {"roofline", "host_kernel", "host_api", "host_api_out", "torch"}
+    for record in quick_records:
+        for field, kind in FIELDS.items():
+            assert isinstance(record[field], kind), (field, record)
+        assert record["dtype"] == "float32" and record["shapes"]["x"] == record["shape"]
+        assert record["median_ms"] > 0 and record["gbps"] > 0
+        assert record["spread"][0] <= record["median_ms"] <= record["spread"][1]
+        assert record["reduction"] == ("-" if record["impl"] == "roofline" else "mean")
+        assert record["bytes"] == _op_bytes(record)
+
+
+def test_ratios_are_against_the_roofline_of_the_same_run(quick_records):
+    for record in quick_records:
+        roof = [r for r in quick_records if r["impl"] == "roofline" and r["dtype"] == record["dtype"]
+                and r["shapes"] == record["shapes"] and r["threads"] == record["threads"]
+                and r["weight"] == record["weight"]]
+        assert len(roof) == 1
+        assert record["ratio_to_roofline"] == pytest.approx(record["gbps"] / roof[0]["gbps"],
+                                                            rel=1e-3, abs=1e-6)
+
+
+def test_table_names_machine_and_reference(quick_records, capsys):
+    info = rec.machine()
+    rec.print_table(quick_records, info, "the reference")
+    out = capsys.readouterr().out
+    assert "machine:" in out and "LLVM cpu" in out and "L3" in out and "reference:" in out
+    assert all(impl in out for impl in rec.IMPLS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("shapes", [
+    {"x": (33, 70), "y": (33, 70), "grad_output": (33, 70)},
+    {"x": (1000, 3), "y": (1000, 3), "grad_output": (1000, 1), "weight": (3,)},
+    {"x": (2, 20000), "y": (1, 20000), "grad_output": (2, 1)},
+    {"x": (4, 5, 6), "y": (4, 1, 6), "grad_output": (1, 5, 1), "weight": (4, 5, 6)},
+    {"x": (), "y": (), "grad_output": ()},
+])
+def test_roofline_kernel_matches_numpy(dtype, shapes):
+    rng = np.random.default_rng(1)
+    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
+    arrays = {n: rng.uniform(0, 1, s).astype(np_dtype) for n, s in shapes.items()}
+    for threads in (1, 2):
+        roof = Roofline(arrays, threads)
+        out = roof()
+        if dtype == "float32":
+            want = arrays["x"] + arrays["y"] + arrays["grad_output"]
+            want = want + arrays["weight"] if "weight" in arrays else want
+        else:
+            bits = [a.view(np.uint16) for a in arrays.values()]
+            want = sum(bits[1:], bits[0].copy()).astype(np.uint16).view(np_dtype)
+        assert out.shape == arrays["x"].shape and out.dtype == arrays["x"].dtype
+        assert out.tobytes() == np.asarray(want).tobytes()
+        assert roof.nbytes == sum(a.nbytes for a in arrays.values()) + out.nbytes
+
+
+def test_collapse_merges_dims_of_one_pattern():
+    assert collapse([(4, 5, 6), (4, 5, 6), (4, 5, 1)]) == ([20, 6], [[6, 1], [6, 1], [1, 0]])
+    assert collapse([(2, 1, 7), (7,), (2, 1, 1)]) == ([2, 7], [[7, 1], [0, 1], [1, 0]])
+    assert collapse([(), (), ()]) == ([1], [[1], [1], [1]])
+
+
+def test_missing_compiler_is_named(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-cc-for-bce-grad")
+    with pytest.raises(OpError, match=r"CC.*no-such-cc-for-bce-grad|no-such-cc-for-bce-grad.*CC"):
+        Roofline({n: np.ones(4, np.float32) for n in ("x", "y", "grad_output")}, 1)
+
+
+def test_crossover_mode_runs_on_tiny_sizes(tmp_path, capsys):
+    report = tmp_path / "cross.json"
+    assert main(["bench", "--crossover", "--quick", "--threads", "1,2", "--json", str(report)]) == 0
+    records = json.loads(report.read_text())
+    sizes = sorted({r["elements"] for r in records})
+    assert sizes == [16, 64, 256, 1024]
+    assert {(r["impl"], r["threads"]) for r in records} == {
+        (i, t) for i in ("host_kernel", "roofline") for t in (1, 2)}
+    assert all(r["median_ms"] > 0 for r in records)
+    out = capsys.readouterr().out
+    assert "elements" in out and "beat" in out and "load average" in out
+
+
+def test_crossover_is_where_more_threads_win_from_then_on():
+    def rows(times):
+        return [{"impl": "host_kernel", "threads": t, "elements": n, "median_ms": ms}
+                for (t, n), ms in times.items()]
+
+    times = {(1, 16): 1, (2, 16): 2, (1, 64): 2, (2, 64): 1, (1, 256): 1, (2, 256): 3,
+             (1, 1024): 5, (2, 1024): 3, (1, 4096): 9, (2, 4096): 5}
+    assert crossover(rows(times), "host_kernel", 1, 2) == 1024
+    assert crossover(rows({(1, 16): 1, (2, 16): 2}), "host_kernel", 1, 2) is None
+
+
+def test_bench_options_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--threads", "0"])
+    assert "threads" in capsys.readouterr().err
