@@ -3,9 +3,13 @@
 :func:`binary_cross_entropy_backward` plays the parts CANN's stack plays on an NPU:
 it checks the call against the op info of the SoC (as FE does), promotes dtypes
 (as aclnn does), compiles the operator's dynamic entry on first use (as ATC does),
-then binds shapes and runtime scalars through the operator's host tiling and
-launches the kernel. Kernels are cached by content, in memory and on disk
-(:mod:`bce_grad.tools.kernel_cache`: verified before use, rebuilt when damaged).
+then launches the kernel through the native runtime (``bce_grad.runtime``: C++ tiling
+and launch, as CANN's op tiling and runtime). Kernels are cached by content on disk
+(:mod:`bce_grad.tools.kernel_cache`: verified before use, rebuilt when damaged) and
+registered in the runtime's package for this SoC and environment
+(:mod:`bce_grad.runtime.cache_package`), so a warm call goes from the argument types
+straight to ``bce_grad_backward``; anything the runtime does not serve takes the full
+Python path. Without a C++ compiler, kernels launch through Python (one warning).
 
 The call is thread-safe: the SoC it selects, the compile context and the output
 directory of a compile are context-local, never process-wide. A warm call (kernel
@@ -29,6 +33,7 @@ from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 from bce_grad.host_backend.register import get_host_tiling
 from bce_grad.host_backend.soc_table import soc_info
+from bce_grad.runtime import cache_package, native
 from bce_grad.tools import kernel_cache
 from bce_grad.tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
 from impl.binary_cross_entropy_grad import DTYPES, check_binary_cross_entropy_grad, promote_dtypes
@@ -190,6 +195,12 @@ def binary_cross_entropy_backward(grad_output: np.ndarray | float, x: np.ndarray
         (a ``RuntimeError`` and a ``TypeError``) for an argument of the wrong type, or a
         mandatory one that is None.
     """
+    if out_dtype is None:  # the runtime's package already holds the kernel: no Python checks
+        package = cache_package.lookup(soc)
+        if package is not None:
+            result = package.try_backward(grad_output, x, y, weight, reduction, out)
+            if result is not None:
+                return result
     try:
         return _backward(grad_output, x, y, weight, reduction, soc, out_dtype, out)
     except OpError as err:
@@ -202,7 +213,7 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
               out_dtype: Any, out: Any) -> np.ndarray:
     reduction = normalize_reduction(reduction)
     result_name = normalize_out_dtype(out_dtype)
-    soc = _resolve_soc(soc)
+    package_key, soc = cache_package.context_key(soc), _resolve_soc(soc)
     given = {"x": x, "y": y, "grad_output": grad_output}
     missing = [name for name, value in given.items() if value is None]
     if missing:
@@ -243,9 +254,22 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
         if math.prod(shape_x) == 0:
             return out if out is not None else np.empty(shape_x, dtype=out_np_dtype)
         kernel, pattern = kernel_cache.get_kernel(arrays, result_dtype, reduction, info)
-        # contiguous arrays (read-only ones included) are reshaped views, others are copied
-        canon = [np.ascontiguousarray(a).reshape(p) for a, p in zip(arrays.values(), pattern)]
         result = out if out is not None else np.empty(shape_x, dtype=out_np_dtype)
+        package = cache_package.package_for(package_key, info.soc_version)
+        if package is not None:
+            status = package.backward(arrays, reduction, result)
+            if status == native.ERR_NO_KERNEL:  # first use in this process, or rebuilt since
+                try:
+                    package.register(kernel.json_path, kernel.meta, list(dtypes.values()),
+                                     result_dtype, reduction, pattern)
+                    status = package.backward(arrays, reduction, result)
+                except OpError:  # replaced between the cache's check and ours: launch below
+                    pass
+            if status == native.OK:
+                return result
+        # the Python launch: contiguous arrays (read-only ones included) are reshaped views,
+        # others are copied
+        canon = [np.ascontiguousarray(a).reshape(p) for a, p in zip(arrays.values(), pattern)]
         tiling = get_host_tiling(_dynamic_entry.OP_TYPE)
         scalar_values = tiling([{"shape": list(a.shape), "dtype": dtypes[n]} for n, a in arrays.items()],
                                [{"shape": list(shape_x), "dtype": result_dtype}],

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 KERNEL_NAME_RULE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 #: The directory ``build`` writes to in this context (thread, task); None: the default.
 _meta_dir: ContextVar[Path | None] = ContextVar("bce_grad_kernel_meta", default=None)
+#: Whether compiles in this context declare their inputs with symbolic strides (generic kernels).
+_strided: ContextVar[bool] = ContextVar("bce_grad_strided_inputs", default=False)
 
 
 def check_kernel_name(kernel_name: str, param_name: str = "kernel_name") -> None:
@@ -64,6 +66,28 @@ def kernel_meta_at(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(path)
     finally:
         _meta_dir.reset(token)
+
+
+@contextmanager
+def strided_inputs(enabled: bool = True) -> Iterator[None]:
+    """Compile generic strided kernels in this context until the block ends.
+
+    Inside it, ``classify`` keeps every axis of the descriptions (no merging), and ``build``
+    declares each input buffer with one symbolic stride per axis (see
+    :mod:`~bce_grad.host_backend.schedule.alignment`), so a broadcast input is passed with
+    x's shape and stride 0 on its broadcast axes and read in place. The build config key
+    ``strided_inputs`` does the same for one ``build``.
+    """
+    token = _strided.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _strided.reset(token)
+
+
+def strided_inputs_enabled() -> bool:
+    """Whether this context compiles generic strided kernels (:func:`strided_inputs`)."""
+    return _strided.get()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -115,6 +139,9 @@ def build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
         The JSON file describing the kernel.
     """
     try:
+        if "strided_inputs" in config:
+            with strided_inputs(bool(config["strided_inputs"])):
+                return _build(sch, config)
         return _build(sch, config)
     finally:
         end_implicit_context()  # the compile ends here; the next one starts with empty info
@@ -157,6 +184,7 @@ def _build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
         "tvm_version": tvm.__version__,
         "cases": cases,
         "compile_info": get_context().get_compile_info(),
+        "strided_inputs": strided_inputs_enabled() and kind == "llvm",
         "source_sha256": hashlib.sha256(module.script().encode()).hexdigest(),
     }
     out_dir = kernel_meta_dir()

@@ -26,6 +26,7 @@ class OpContext:
     def __init__(self, op_mode: str = "dynamic") -> None:
         self.op_mode = op_mode
         self._compile_info: dict[str, Any] = {}
+        self._op_infos: list[Any] = []
         self._tokens: list[Token] = []
         self.implicit = False
 
@@ -40,12 +41,37 @@ class OpContext:
         """Record ``key: value``; the kernel JSON and the host tiling receive it."""
         self._compile_info[key] = value
 
-    def get_compile_info(self) -> dict[str, Any]:
-        """Return a copy of the compile info recorded so far."""
+    def get_compile_info(self, key: str | None = None) -> Any:
+        """Return a copy of the compile info recorded so far, or the value under ``key``."""
+        if key is not None:
+            return self._compile_info.get(key)
         return dict(self._compile_info)
+
+    def get_op_mode(self) -> str:
+        """``"static"``, ``"dynamic"`` or ``"pre-static"``, as the caller opened the context."""
+        return self.op_mode
+
+    def set_op_mode(self, op_mode: str) -> None:
+        """Change the recorded mode, as CANN's context allows."""
+        self.op_mode = op_mode
+
+    def add_op_info(self, op_info: Any) -> None:
+        """Record an operator description (CANN's ``OpInfo``: ``op_name``, ``op_type``, ...)."""
+        self._op_infos.append(op_info)
+
+    def get_op_info(self, name: str | None = None) -> Any:
+        """Every recorded ``OpInfo``, or the one whose ``op_name`` is ``name`` (None if absent)."""
+        if name is None:
+            return list(self._op_infos)
+        return next((info for info in self._op_infos if getattr(info, "op_name", None) == name), None)
 
 
 _current: ContextVar[OpContext | None] = ContextVar("bce_grad_op_context", default=None)
+
+
+def current_context() -> OpContext | None:
+    """The context current in this thread or task, without starting an implicit one."""
+    return _current.get()
 
 
 def get_context() -> OpContext:

@@ -133,4 +133,14 @@ def check_shape(shape: Sequence[int], min_dim: int = 0, max_dim: int = DIM_LIMIT
                f"more than [{min_size}], but actually is [{size}].")
 
 
+def check_tensor_shape_size(shape: Sequence[int]) -> int:
+    """The element count of ``shape`` (CANN's deprecated helper, which checks nothing more)."""
+    if not isinstance(shape, (tuple, list)):
+        _type_error("shape", "list tuple", shape)
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    return size
+
+
 check_kernel_name = check_kernel_name

@@ -108,6 +108,11 @@ def set_current_compile_soc_info(soc_version: str, core_type: str = "AiCore", *_
     return "success"
 
 
+def selected_soc() -> str | None:
+    """The SoC selected in this context (``use_soc``), or None; cheap, no table lookup."""
+    return _soc.get()
+
+
 def current_soc() -> SocInfo:
     """Return the capabilities of the SoC selected in this context (else :func:`default_soc`)."""
     return soc_info(_soc.get() or default_soc())

@@ -1,7 +1,9 @@
 """CANN's operator registration, plus the host backend's tiling registry.
 
-``register_operator`` marks a dynamic entry and runs each call inside a fresh
-compile context (:class:`~bce_grad.host_backend.op_context.OpContext`, context-local);
+``register_operator`` marks a dynamic entry and runs each call inside a compile
+context (:class:`~bce_grad.host_backend.op_context.OpContext`, context-local): the
+caller's, when the caller opened one with ``with OpContext(...)`` (as CANN's compiler and
+op_test_frame do, reading the compile info from it afterwards), else a fresh one;
 ``register_operator_compute`` marks a compute function. CANN
 computes runtime scalars (tiling) in C++; on the host an operator registers a
 Python tiling function with :func:`register_host_tiling`.
@@ -12,7 +14,7 @@ import functools
 from typing import Callable
 
 from bce_grad.host_backend.errors import OpError
-from bce_grad.host_backend.op_context import OpContext
+from bce_grad.host_backend.op_context import OpContext, current_context
 
 OPERATORS: dict[str, Callable] = {}
 COMPUTES: dict[str, Callable] = {}
@@ -24,6 +26,9 @@ def register_operator(op_type: str, pattern: str | None = None, **_: object) -> 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            context = current_context()
+            if context is not None and not context.implicit:  # the caller's, as on CANN
+                return func(*args, **kwargs)
             with OpContext("dynamic"):
                 return func(*args, **kwargs)
 
@@ -41,6 +46,25 @@ def register_operator_compute(op_type: str, op_mode: str = "dynamic", support_fu
         return func
 
     return decorate
+
+
+class FusionManager:
+    """CANN's old ``te.platform.fusion_manager.fusion_manager``: registers compute functions.
+
+    ``@fusion_manager.register("op_name")`` records the compute (UB fusion itself is
+    CANN's graph compiler's business) and returns the function unchanged.
+    """
+
+    def register(self, op_name: str) -> Callable:
+        """Decorator recording a compute function under ``op_name``."""
+        def decorate(func: Callable) -> Callable:
+            COMPUTES[f"{op_name}:static"] = func
+            return func
+
+        return decorate
+
+
+fusion_manager = FusionManager()
 
 
 def register_host_tiling(op_type: str) -> Callable:

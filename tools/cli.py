@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "bce_grad.tools.commands.ut",
     "bce_grad.tools.commands.st",
     "bce_grad.tools.commands.cache",
+    "bce_grad.tools.commands.op_ut_run",
 )
 
 EXIT_OK = 0

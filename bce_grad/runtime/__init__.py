@@ -10,6 +10,8 @@
   sources, compiler and TVM version).
 - :mod:`~bce_grad.runtime.native`: the ctypes binding, :class:`Runtime` on numpy arrays.
 - :mod:`~bce_grad.runtime.kernel_set`: which kernels a package holds and how ``aot`` builds it.
+- :mod:`~bce_grad.runtime.packages`: :func:`default_package`, the package frameworks use
+  (``$BCE_GRAD_PACKAGE``, else built on first use under the cache; ``$BCE_GRAD_PACKAGE_SET``).
 
 Example
 -------
@@ -20,5 +22,9 @@ Example
 from __future__ import annotations
 
 from bce_grad.runtime.native import KernelNotInPackage, Runtime, load_library, tiling
+from bce_grad.runtime.packages import (
+    PACKAGE_ENV, PACKAGE_SET_ENV, PACKAGE_SETS, default_package, package_kernel_set,
+)
 
-__all__ = ["KernelNotInPackage", "Runtime", "load_library", "tiling"]
+__all__ = ["KernelNotInPackage", "PACKAGE_ENV", "PACKAGE_SET_ENV", "PACKAGE_SETS", "Runtime",
+           "default_package", "load_library", "package_kernel_set", "tiling"]

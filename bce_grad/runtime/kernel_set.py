@@ -42,6 +42,10 @@ FORMAT = "bce-grad-kernel-package"
 FORMAT_VERSION = 1
 INPUTS = ("x", "y", "grad_output", "weight")
 _SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32"}
+#: Pattern key prefix of a generic strided kernel: ``strided3`` serves every rank-3 pattern.
+STRIDED = "strided"
+#: Canonical ranks a package covers with generic kernels (the operator's rank limit).
+MAX_RANK = 8
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,15 @@ class KernelSpec:
     output: str
     reduction: str            # "mean" or "plain"
     pattern: str              # the pattern key, e.g. "dd_1d_dd"
+
+    @property
+    def strided(self) -> bool:
+        """A generic strided kernel (pattern ``strided<rank>``): serves every pattern of its rank."""
+        return self.pattern.startswith(STRIDED)
+
+    @property
+    def rank(self) -> int:
+        return int(self.pattern[len(STRIDED):]) if self.strided else len(self.pattern.split("_")[0])
 
     @property
     def key(self) -> str:
@@ -67,8 +80,9 @@ class KernelSpec:
 
     def descriptions(self) -> tuple[list[dict], dict]:
         """Input descriptions (-1 for each dim, 1 where broadcast) and the output's, for the entry."""
+        masks = ["d" * self.rank] * len(self.dtypes) if self.strided else self.pattern.split("_")
         descs = [{"shape": [1 if c == "1" else -1 for c in mask], "dtype": dtype, "format": "ND"}
-                 for mask, dtype in zip(self.pattern.split("_"), self.dtypes)]
+                 for mask, dtype in zip(masks, self.dtypes)]
         return descs, {"shape": list(descs[0]["shape"]), "dtype": self.output, "format": "ND"}
 
 
@@ -133,6 +147,53 @@ def kernel_set(dtypes: Iterable[str], *, max_rank: int = 3, full: bool = False,
     return specs
 
 
+def generic_set(dtypes: Iterable[str], outputs: Iterable[str] | None = None) -> list[KernelSpec]:
+    """Generic strided kernels, canonical ranks 1 to 8, with weight: uniform input dtypes.
+
+    ``outputs`` (default: the input dtype) lists the output dtypes per input dtype. The
+    runtime serves every pattern of rank r with the rank-r kernel; a call without weight
+    passes a weight of ones with stride 0 (x * 1 == x: bit for bit the kernel without
+    weight); calls with mixed input dtypes run the float32 kernels on float32 copies
+    (exact: every dtype widens to float32 without rounding).
+    """
+    return [KernelSpec((dtype,) * 4, out, "mean", f"{STRIDED}{rank}")
+            for dtype in dtypes for out in (outputs if outputs is not None else (dtype,))
+            for rank in range(1, MAX_RANK + 1)]
+
+
+def fast_patterns(num_inputs: int, same_shape_only: bool = False) -> list[str]:
+    """Pattern keys of the compact fast paths: the calls a training loop makes most.
+
+    Same shapes; grad_output a scalar (a mean loss's gradient); weight a scalar; a column of
+    grad_output ``(N, 1)``; a row of weight ``(C,)``, with or without that column.
+    """
+    same = "_".join("d" * num_inputs)
+    if same_shape_only:
+        return [same]
+    if num_inputs == 3:
+        return [same, "d_d_1", "dd_dd_d1", "dd_dd_1d"]
+    return [same, "d_d_1_d", "d_d_d_1", "d_d_1_1", "dd_dd_d1_dd", "dd_dd_dd_1d", "dd_dd_d1_1d"]
+
+
+def fast_set(dtypes: Iterable[str], same_shape_only: bool = False,
+             weights: Sequence[bool] = (False, True)) -> list[KernelSpec]:
+    """Compact fast-path kernels (:func:`fast_patterns`), uniform dtypes, each given."""
+    return [KernelSpec((dtype,) * n, dtype, "mean", key)
+            for dtype in dtypes for n in (4 if w else 3 for w in weights)
+            for key in fast_patterns(n, same_shape_only)]
+
+
+def cast_generic_set(op_info: dict[str, list[str]]) -> list[KernelSpec]:
+    """Generic float32-input kernels for each other output dtype the op info allows.
+
+    With them the runtime serves mixed input dtypes and ``out_dtype`` != the inputs' dtype
+    (inputs widened to float32 first, exactly).
+    """
+    if not all("float32" in op_info[p] for p in INPUTS):
+        return []
+    return generic_set(["float32"], [d for d in op_info["output"] if d != "float32"])
+
+
 def op_info_dtypes(soc_version: str) -> dict[str, list[str]]:
     """The op info of ``soc_version``: param -> dtypes (``op_info_cfg``, the one source)."""
     from bce_grad.host_backend.errors import OpError
@@ -150,7 +211,7 @@ def op_info_dtypes(soc_version: str) -> dict[str, list[str]]:
 def compile_kernel(spec: KernelSpec, kernel_dir: str, soc_version: str) -> tuple[str, float]:
     """Build one kernel into ``kernel_dir`` through the dynamic entry; returns (so_sha256, seconds)."""
     from bce_grad.host_backend import platform
-    from bce_grad.host_backend.build import kernel_meta_at
+    from bce_grad.host_backend.build import kernel_meta_at, strided_inputs
     from bce_grad.host_backend.op_context import OpContext
     from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
@@ -158,7 +219,8 @@ def compile_kernel(spec: KernelSpec, kernel_dir: str, soc_version: str) -> tuple
     descs, output = spec.descriptions()
     descs += [None] * (4 - len(descs))
     reduction = "mean" if spec.reduction == "mean" else "none"
-    with platform.use_soc(soc_version), kernel_meta_at(kernel_dir), OpContext("dynamic"):
+    with platform.use_soc(soc_version), kernel_meta_at(kernel_dir), OpContext("dynamic"), \
+            strided_inputs(spec.strided):
         binary_cross_entropy_grad(*descs, output, reduction, spec.name)
     meta = json.loads((Path(kernel_dir) / f"{spec.name}.json").read_text())
     return meta["so_sha256"], time.perf_counter() - start
@@ -234,7 +296,8 @@ def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[
     def record(spec: KernelSpec, sha: str, seconds: float, done: int) -> None:
         entries[spec.key] = {
             "key": spec.key, "name": spec.name, "dtypes": list(spec.dtypes), "output": spec.output,
-            "reduction": spec.reduction, "pattern": spec.pattern, "so": f"kernels/{spec.name}.so",
+            "reduction": spec.reduction, "pattern": spec.pattern, "strided": spec.strided,
+            "rank": spec.rank, "so": f"kernels/{spec.name}.so",
             "json": f"kernels/{spec.name}.json", "so_sha256": sha}
         elapsed = time.perf_counter() - start
         eta = elapsed / done * (len(todo) - done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import re
 import threading
 from pathlib import Path
@@ -93,6 +94,9 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
                       f"this binding ABI {ABI_VERSION}; delete it to rebuild")
     ptr = ctypes.c_void_p
     lib.bce_grad_package_open.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.POINTER(ptr)]
+    lib.bce_grad_package_open_text.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint,
+                                               ctypes.POINTER(ptr)]
+    lib.bce_grad_package_add_kernel.argtypes = [ptr, ctypes.c_char_p]
     lib.bce_grad_package_close.argtypes = [ptr]
     lib.bce_grad_package_close.restype = None
     lib.bce_grad_package_soc.argtypes = [ptr]
@@ -169,15 +173,33 @@ class Runtime:
         E61001 when the package is unreadable, or (eager) a kernel is damaged.
     """
 
-    def __init__(self, package_dir: str | Path, *, eager: bool = False,
-                 library: str | None = None) -> None:
+    def __init__(self, package_dir: str | Path | None, *, eager: bool = False,
+                 library: str | None = None, manifest: dict | None = None) -> None:
         self._lib = load_library(library)
-        self.package_dir = Path(package_dir)
+        self.package_dir = Path(package_dir) if package_dir is not None else None
         handle = ctypes.c_void_p()
-        _check(self._lib, self._lib.bce_grad_package_open(
-            str(self.package_dir).encode(), OPEN_EAGER if eager else 0, ctypes.byref(handle)))
+        flags = OPEN_EAGER if eager else 0
+        if manifest is not None:
+            _check(self._lib, self._lib.bce_grad_package_open_text(
+                json.dumps(manifest).encode(), str(package_dir or "").encode(), flags,
+                ctypes.byref(handle)))
+        else:
+            _check(self._lib, self._lib.bce_grad_package_open(
+                str(self.package_dir).encode(), flags, ctypes.byref(handle)))
         self._handle = handle
         self._lock = threading.Lock()
+
+    @classmethod
+    def in_memory(cls, manifest: dict, *, library: str | None = None) -> "Runtime":
+        """A package from a manifest ``dict`` (kernels may be empty): add kernels with
+        :meth:`add_kernel` as they are built (the numpy API does, over its kernel cache)."""
+        return cls(None, library=library, manifest=manifest)
+
+    def add_kernel(self, entry: dict) -> None:
+        """Add or replace one kernel: a manifest entry with absolute ``so`` / ``json`` paths
+        (plus ``watch`` and ``lock``, see ``bce_grad_package_add_kernel``); loaded now."""
+        _check(self._lib, self._lib.bce_grad_package_add_kernel(
+            self._handle, json.dumps(entry).encode()))
 
     @property
     def soc_version(self) -> str:
@@ -262,7 +284,7 @@ def _tensor_pointer(array: Any, held: list) -> int:
     its uint16 view with the dtype code set to kDLBfloat. Arrays numpy cannot export go
     through a ctypes-built DLTensor, so that the runtime's own checks name them.
     """
-    if type(array) is not np.ndarray:
+    if not isinstance(array, np.ndarray):  # subclasses (np.memmap) export DLPack too
         raise OpTypeError("E80000", f"arguments should be numpy arrays, but one is of type "
                           f"[{type(array).__name__}]", "binary_cross_entropy_grad")
     bf16 = array.dtype == _BF16

@@ -15,18 +15,22 @@ _OPS = ("broadcast", "cast_to", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "
 #: Each lazily loaded name and the module that defines it.
 _LAZY = {
     "build": "bce_grad.host_backend.build",
+    "cce_build_code": "bce_grad.host_backend.build",  # CANN's older name of build
     "compute": "bce_grad.host_backend.dsl.context",
     "var": "bce_grad.host_backend.dsl.context",
     "auto_schedule": "bce_grad.host_backend.schedule",
     **{name: "bce_grad.host_backend.dsl.ops" for name in _OPS},
 }
 
+#: Names that CANN spells two ways: the lazily loaded name -> the attribute that defines it.
+_ALIASES = {"cce_build_code": "build"}
+
 __all__ = ["OpPatternMode", "classify", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), _ALIASES.get(name, name))
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -65,6 +65,13 @@ def canonical_pattern(shapes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     return [tuple(col[i] for col in merged) for i in range(len(shapes))]
 
 
+def _keeps_axes() -> bool:
+    """Whether this context compiles generic strided kernels (``build.strided_inputs``)."""
+    from bce_grad.host_backend.build import strided_inputs_enabled
+
+    return strided_inputs_enabled()
+
+
 def _is_unknown_rank(shape: Sequence[int]) -> bool:
     return list(shape) == [UNKNOWN_RANK]
 
@@ -101,6 +108,9 @@ def classify(ins: Sequence[dict], mode: str | OpPatternMode,
                               f"[{desc.get('param_name', '')}] has an invalid dim",
                               param_name="shape")
         pattern = canonical_pattern(shapes)
+        if _keeps_axes():  # a generic strided kernel: one axis per axis of the descriptions
+            rank = max((len(s) for s in shapes), default=0)
+            pattern = [(1,) * (rank - len(s)) + tuple(s) for s in shapes] if rank else pattern
         if mode is OpPatternMode.ELEWISE and any(p != pattern[0] for p in pattern):
             raise OpError("E80017", f"classify: ELEWISE inputs should have one shape, but got "
                           f"{shapes}", param_name="shape")

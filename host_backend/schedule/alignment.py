@@ -7,13 +7,29 @@ start 16 bytes past a page boundary, slices anywhere), and an aligned move on th
 faults. TVM 0.27 keeps a buffer's alignment in its frozen type and refuses to
 change it through ``specialize``, so the function is re-declared through its
 TVMScript text with ``align`` set to the element size of each argument.
+
+Generic strided kernels (``build.strided_inputs``) re-declare each *input* buffer in the
+same pass with one symbolic stride per axis (``<name>_stride_<axis>``, int64). TVM's
+argument binder then reads the strides from the caller's DLTensor (compact ones when it
+passes NULL), and zero strides are fine: a broadcast input travels with x's shape and
+stride 0 on its broadcast axes and is read in place. Outputs stay compact.
+:func:`version_unit_strides` adds a copy of the scheduled body where every input's
+innermost stride is 1, taken at run time when it holds, so the common case keeps
+contiguous vector loads instead of gathers.
 """
 from __future__ import annotations
 
+import functools
+import operator
+import re
+
 import tvm
-from tvm import tirx
+from tvm import s_tir, tirx
 
 _OPEN = "T.Buffer("
+_WRITES = re.compile(r"T\.writes\((\w+)\[")
+_PARAM = re.compile(r"(\w+)\s*:\s*$")
+_STRIDE = "_stride_"
 
 
 def _itemsize(dtype: str) -> int:
@@ -30,31 +46,95 @@ def _close_paren(text: str, start: int) -> int:
     raise RuntimeError("unbalanced TVMScript signature")
 
 
-def _align_buffers(signature: str) -> str:
-    out, pos = [], 0
+def _rank(shape_text: str) -> int:
+    """Number of dims of a TVMScript shape tuple such as ``(dim_0, dim_1)`` or ``(dim_0,)``."""
+    inner = shape_text.strip()[1:-1].strip().rstrip(",")
+    return 0 if not inner else inner.count(",") + 1
+
+
+def _align_buffers(signature: str, strided: set[str]) -> tuple[str, list[str]]:
+    """The signature with ``align`` on every buffer and strides on those named in ``strided``."""
+    out, pos, new_vars = [], 0, []
     while (start := signature.find(_OPEN, pos)) >= 0:
         end = _close_paren(signature, start + len(_OPEN))
         args = signature[start + len(_OPEN):end]
-        dtype = args.rsplit(",", 1)[-1].strip().strip('"')
-        out.append(signature[pos:end] + f", align={_itemsize(dtype)})")
+        shape_text, dtype = (part.strip() for part in args.rsplit(",", 1))
+        dtype = dtype.strip('"')
+        named = _PARAM.search(signature[:start])
+        name = named.group(1) if named else ""
+        extra = ""
+        if name in strided and _rank(shape_text):
+            strides = [f"{name}{_STRIDE}{axis}" for axis in range(_rank(shape_text))]
+            new_vars += strides
+            extra = f", strides=({', '.join(strides)},)"
+        out.append(signature[pos:end] + f"{extra}, align={_itemsize(dtype)})")
         pos = end + 1
-    return "".join(out) + signature[pos:]
+    return "".join(out) + signature[pos:], new_vars
 
 
-def element_aligned(func: tirx.PrimFunc) -> tirx.PrimFunc:
+def element_aligned(func: tirx.PrimFunc, strided_inputs: bool | None = None) -> tirx.PrimFunc:
     """Return ``func`` with its argument buffers aligned to their element size only.
 
     Parameters
     ----------
     func : tirx.PrimFunc
         A function from ``te.create_prim_func``, before scheduling.
+    strided_inputs : bool, optional
+        Also declare every input buffer (one the function does not write) with symbolic
+        strides; default: whether ``build.strided_inputs`` is on in this context.
     """
+    if strided_inputs is None:
+        from bce_grad.host_backend.build import strided_inputs_enabled
+
+        strided_inputs = strided_inputs_enabled()
     text = func.script()
     head, sep, body = text.partition("):\n")
     if not sep or "def " not in head:
         raise RuntimeError("unexpected TVMScript layout: cannot re-declare argument alignment")
-    aligned = tvm.script.from_source(_align_buffers(head) + sep + body)
+    written = set(_WRITES.findall(body))
+    params = {p.name for p in func.params if tirx.is_buffer_var(p)}
+    signature, new_vars = _align_buffers(head, params - written if strided_inputs else set())
+    if new_vars:  # the stride vars are declared as the dim vars are, before the decorator
+        decorator = signature.index("@T.prim_func")
+        declared = "".join(f'{v} = TypeVar("{v}")\n' for v in new_vars)
+        signature = signature[:decorator] + declared + signature[decorator:]
+    aligned = tvm.script.from_source(signature + sep + body)
     for param in aligned.params:
         if tirx.is_buffer_var(param) and param.data_alignment != _itemsize(str(param.ty.dtype)):
             raise RuntimeError(f"argument {param.name} kept alignment {param.data_alignment}")
     return aligned
+
+
+def _stride_vars(func: tirx.PrimFunc) -> list[tirx.Var]:
+    """The innermost stride var of each strided input buffer of ``func``."""
+    found: dict[str, tirx.Var] = {}
+
+    def visit(node) -> None:
+        if isinstance(node, tirx.BufferLoad) and node.buffer.strides:
+            last = node.buffer.strides[-1]
+            if isinstance(last, tirx.Var) and _STRIDE in last.name:
+                found.setdefault(last.name, last)
+
+    tirx.stmt_functor.post_order_visit(func.body, visit)
+    return [found[name] for name in sorted(found)]
+
+
+def version_unit_strides(mod: tvm.IRModule, func_name: str) -> tvm.IRModule:
+    """Give a scheduled strided kernel a copy of its body for unit innermost strides.
+
+    At run time the copy runs when every input's innermost stride is 1 (all inputs vary
+    along the last axis), with those strides known, so its loads stay contiguous vector
+    loads; otherwise the general body (stride 0 broadcasts, any stride) runs.
+    """
+    func = mod[func_name]
+    inner = _stride_vars(func)
+    if not inner:
+        return mod
+    root = func.body.block
+    unit = tirx.stmt_functor.substitute(root.body, {v: tirx.const(1, v.dtype) for v in inner})
+    cond = functools.reduce(operator.and_, [v == tirx.const(1, v.dtype) for v in inner])
+    body = tirx.IfThenElse(tirx.likely(cond), unit, root.body)
+    new_root = s_tir.SBlock(root.iter_vars, root.reads, root.writes, root.name_hint, body,
+                            root.init, root.alloc_buffers, root.match_buffers, root.annotations)
+    mod[func_name] = func.with_body(s_tir.SBlockRealize([], True, new_root))
+    return mod

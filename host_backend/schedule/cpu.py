@@ -73,12 +73,17 @@ def _realize_under(stmt) -> s_tir.SBlockRealize | None:
 
 
 def _unravel(flat: tvm.ir.Expr, extents: list) -> list:
-    """Indices of ``flat`` in a row-major box of ``extents``."""
+    """Indices of ``flat`` in a row-major box of ``extents``.
+
+    Truncating division: ``flat`` and the extents are never negative (no kernel runs on an
+    empty x). Floor division of signed int64 lowers to selects that repeat its operand, so
+    nested unravels grew exponentially with the rank (a rank-6 kernel took minutes to build).
+    """
     indices = []
     for position, extent in enumerate(reversed(extents)):
         last = position == len(extents) - 1
-        indices.append(flat if last else tirx.floormod(flat, extent))
-        flat = flat if last else tirx.floordiv(flat, extent)
+        indices.append(flat if last else tirx.truncmod(flat, extent))
+        flat = flat if last else tirx.truncdiv(flat, extent)
     return indices[::-1]
 
 
@@ -127,7 +132,7 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
         step, zero, per_row, ForKind.SERIAL,
         _chunk_body(block, unravel(row), step * width, row_len, width, *lanes[:2])))
     by_pairs = tirx.For(pair, zero, rows * per_row, ForKind.PARALLEL, _chunk_body(
-        block, unravel(tirx.floordiv(pair, per_row)), tirx.floormod(pair, per_row) * width,
+        block, unravel(tirx.truncdiv(pair, per_row)), tirx.truncmod(pair, per_row) * width,
         row_len, width, *lanes[2:]))
     return tirx.IfThenElse(rows >= tirx.const(MANY_ROWS, dtype), by_rows, by_pairs)
 

@@ -4,9 +4,18 @@ Operators import CANN's API from here only. When CANN's ``tbe`` package is
 importable (an Ascend machine with the toolkit), the real API is used; otherwise
 the host backend, CANN's ``tbe`` API on Apache TVM. Nothing in an operator knows
 which one it runs on.
+
+When the host backend's CANN compat layer (``bce_grad.cann_compat``) is installed, a
+``tbe`` module is importable but is the host backend: its modules carry the marker
+``__bce_grad_host_backend__``, checked first, so the host branch (and its host tiling) is
+taken.
 """
 # pylint: disable=unused-import
+import sys
+
 try:
+    if getattr(sys.modules.get("tbe"), "__bce_grad_host_backend__", False):
+        raise ImportError("tbe is the host backend's CANN compat layer")
     from tbe import dsl as tbe  # noqa: F401
     from tbe import tvm  # noqa: F401
     from tbe.common import platform as tbe_platform  # noqa: F401

@@ -23,6 +23,15 @@ def wrapped_pointers(monkeypatch):
         return real(array)
 
     monkeypatch.setattr(launch, "_from_dlpack", spy)
+    from bce_grad.runtime import native  # the native runtime's launch: DLTensors over the arrays
+
+    real_pointer = native._tensor_pointer
+
+    def spy_pointer(array, held):
+        seen.append(array.__array_interface__["data"][0])
+        return real_pointer(array, held)
+
+    monkeypatch.setattr(native, "_tensor_pointer", spy_pointer)
     return seen
 
 

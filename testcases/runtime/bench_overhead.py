@@ -5,8 +5,9 @@
 Without PACKAGE_DIR it builds a one-kernel package (d_d_d, float32, mean) in a temporary
 directory. Prints the median and the interquartile range (µs per call) of: the runtime through
 its Python binding, the bare C call (DLTensors built once), the numpy API
-(``bce_grad.api``), and aten's ``binary_cross_entropy_backward`` when torch is installed, all
-from the same run. The tensors are tiny, so the figures are call overhead, not bandwidth.
+(``bce_grad.api``, through the native runtime), the API's Python launch path (how every call
+ran before the runtime), and aten's ``binary_cross_entropy_backward`` when torch is
+installed, all from the same run. The tensors are tiny, so the figures are call overhead, not bandwidth.
 """
 from __future__ import annotations
 
@@ -56,9 +57,21 @@ def main(argv: list[str]) -> int:
         "runtime (Python binding, new out)": lambda: rt.backward(g, x, y, None, "mean"),
         "runtime (bare C call via ctypes)": lambda: raw(handle, *ptrs[:4], 1, ptrs[4]),
     }
-    from bce_grad.api import binary_cross_entropy_backward
+    from bce_grad import api
+    from bce_grad.runtime import cache_package
 
-    calls["numpy API bce_grad.api"] = lambda: binary_cross_entropy_backward(g, x, y, None, "mean")
+    calls["numpy API bce_grad.api (native runtime)"] = \
+        lambda: api.binary_cross_entropy_backward(g, x, y, None, "mean")
+
+    def python_launch():  # the API's own Python launch path (its behaviour before the runtime)
+        saved = cache_package.package_for
+        cache_package.package_for = lambda *a: None
+        try:
+            return api._backward(g, x, y, None, "mean", None, None, None)
+        finally:
+            cache_package.package_for = saved
+
+    calls["numpy API, Python launch path (before)"] = python_launch
     try:
         import torch
 

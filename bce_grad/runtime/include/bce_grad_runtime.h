@@ -15,9 +15,15 @@
  * "[E80017] In op[binary_cross_entropy_grad], the shapes of parameter[x] and parameter[y] ...".
  * No function aborts or lets a C++ exception escape.
  *
- * Threads: a package is immutable once opened (kernels load lazily, once, under a lock), so any
- * number of threads may call bce_grad_backward on one package at the same time. Closing a package
- * while another thread still uses it is the caller's error.
+ * Kernels: a compact fast path serves its one broadcast pattern; a generic strided kernel
+ * (pattern "strided<r>") serves every pattern of canonical rank r, its inputs passed with x's
+ * shape and stride 0 on broadcast axes. A call takes the fast path of its pattern, else the
+ * generic kernel of its rank and dtype, else the float32 one with its inputs widened (exact).
+ *
+ * Threads: kernels load lazily, once, under a lock, and kernels added at run time
+ * (bce_grad_package_add_kernel) go in under a lock, so any number of threads may call
+ * bce_grad_backward on one package at the same time. Closing a package while another thread
+ * still uses it is the caller's error.
  */
 #ifndef BCE_GRAD_RUNTIME_H_
 #define BCE_GRAD_RUNTIME_H_
@@ -71,6 +77,25 @@ BCE_GRAD_API int bce_grad_abi_version(void);
  * bce_grad_package_close. Each kernel's .so is checked against its SHA-256 before it is loaded.
  */
 BCE_GRAD_API int bce_grad_package_open(const char* dir, unsigned flags, bce_grad_package** out);
+
+/*!
+ * A package from a manifest's JSON text (the format of manifest.json) instead of a file; kernel
+ * paths that are not absolute are relative to `dir` (may be NULL when all are absolute). The
+ * manifest may list no kernels: bce_grad_package_add_kernel adds them. An optional
+ * "environment" object ({"NAME": "value" or null for unset}) makes every call check those
+ * variables (getenv) and fail with BCE_GRAD_ERR_NO_KERNEL once one differs.
+ */
+BCE_GRAD_API int bce_grad_package_open_text(const char* manifest_json, const char* dir,
+                                            unsigned flags, bce_grad_package** out);
+
+/*!
+ * Add (or replace) one kernel, described as one entry of a manifest's "kernels" list (JSON
+ * text), loaded and SHA-256-checked now. Optional fields: "watch": true makes every call check
+ * that the kernel's .json and .so are still the files loaded (else BCE_GRAD_ERR_NO_KERNEL, so
+ * that the caller reloads them) and touch "lock" (a path) for LRU bookkeeping. Safe while other
+ * threads call bce_grad_backward on the package: a call in flight keeps the kernel it chose.
+ */
+BCE_GRAD_API int bce_grad_package_add_kernel(bce_grad_package* package, const char* entry_json);
 
 /*! Release a package (NULL is fine). */
 BCE_GRAD_API void bce_grad_package_close(bce_grad_package* package);

@@ -2,6 +2,7 @@
 #include "package.h"
 
 #include <tvm/ffi/extra/json.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,14 +40,16 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-json::Object ParseObject(const std::string& path) {
+json::Object ParseText(const std::string& text, const std::string& where) {
   String error;
-  Any value = json::Parse(String(ReadFile(path)), &error);
-  if (!error.empty()) Broken(path, "it is not valid JSON (" + std::string(error) + ")");
+  Any value = json::Parse(String(text), &error);
+  if (!error.empty()) Broken(where, "it is not valid JSON (" + std::string(error) + ")");
   auto object = value.try_cast<json::Object>();
-  if (!object) Broken(path, "it is not a JSON object");
+  if (!object) Broken(where, "it is not a JSON object");
   return *object;
 }
+
+json::Object ParseObject(const std::string& path) { return ParseText(ReadFile(path), path); }
 
 //! Field access that names the file and the field when it is missing or of the wrong type.
 struct Fields {
@@ -114,6 +117,41 @@ tvm::ffi::Module LoadVerified(const std::string& so_path, const std::string& sha
   return tvm::ffi::Module::LoadFromFile(String(path));
 }
 
+//! Open a private copy of `so_path`'s bytes, checked against `sha256` in memory: the process
+//! never maps the file itself, so a cache that truncates or replaces it later (a kernel cache
+//! healing itself) cannot fault a loaded kernel. The copy is unlinked once loaded.
+tvm::ffi::Module LoadPrivateCopy(const std::string& so_path, const std::string& sha256) {
+  std::string bytes = ReadFile(so_path);
+  std::string actual = Sha256Hex(bytes);
+  if (actual != sha256) {
+    Broken(so_path, "its SHA-256 " + actual + " does not match " + sha256 + " recorded for it; "
+           "the file is damaged or was replaced");
+  }
+  std::string name = so_path.substr(so_path.rfind('/') + 1);
+  for (std::string dir : {so_path.substr(0, so_path.rfind('/') + 1), std::string("/tmp/")}) {
+    std::string path = dir + "." + name + "." + std::to_string(getpid()) + ".load.XXXXXX.so";
+    std::vector<char> text(path.begin(), path.end());
+    text.push_back('\0');
+    int fd = ::mkstemps(text.data(), 3);  // keep ".so": TVM picks its loader by suffix
+    if (fd < 0) continue;
+    path = text.data();
+    struct Unlink {
+      const std::string& p;
+      ~Unlink() { ::unlink(p.c_str()); }
+    } cleanup{path};
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    if (done != bytes.size()) continue;
+    return tvm::ffi::Module::LoadFromFile(String(path));
+  }
+  Broken(so_path, "no directory accepts a private copy of it");
+}
+
 }  // namespace
 
 const std::vector<KernelCase>& KernelEntry::Load() const {
@@ -136,7 +174,8 @@ void KernelEntry::DoLoad() const {
   Fields f{meta, json_path};
   if (f.Str("name") != name) Broken(json_path, "it describes kernel [" + f.Str("name") + "], not [" + name + "]");
   if (f.Str("so_sha256") != so_sha256) Broken(json_path, "its so_sha256 differs from the manifest's");
-  tvm::ffi::Module module = LoadVerified(so_path, so_sha256);
+  tvm::ffi::Module module = watched ? LoadPrivateCopy(so_path, so_sha256)
+                                    : LoadVerified(so_path, so_sha256);
   std::vector<KernelCase> cases;
   for (const Any& item : f.Arr("cases")) {
     json::Object case_obj = f.As<json::Object>(item, "cases");
@@ -174,17 +213,60 @@ std::string Package::Key(const std::vector<std::string>& dtypes, const std::stri
   return key + ">" + output + "|" + reduction + "|" + pattern;
 }
 
-const KernelEntry* Package::Find(const std::vector<std::string>& dtypes, const std::string& output,
-                                 const std::string& reduction, const std::string& pattern) const {
-  auto it = kernels.find(Key(dtypes, output, reduction, pattern));
-  return it == kernels.end() ? nullptr : it->second.get();
+std::shared_ptr<const KernelEntry> Package::Find(const std::vector<std::string>& dtypes,
+                                                 const std::string& output,
+                                                 const std::string& reduction,
+                                                 const std::string& pattern) const {
+  std::string key = Key(dtypes, output, reduction, pattern);
+  std::shared_lock<std::shared_mutex> read(mu_);
+  auto it = kernels_.find(key);
+  return it == kernels_.end() ? nullptr : it->second;
 }
 
-std::unique_ptr<Package> Package::Open(const std::string& dir, unsigned flags) {
+size_t Package::Count() const {
+  std::shared_lock<std::shared_mutex> read(mu_);
+  return kernels_.size();
+}
+
+void Package::Insert(std::shared_ptr<KernelEntry> entry) {
+  std::string key = Key(entry->dtypes, entry->output, entry->reduction, entry->pattern);
+  std::unique_lock<std::shared_mutex> write(mu_);
+  kernels_[key] = std::move(entry);  // a call still running an old entry keeps it alive
+}
+
+std::shared_ptr<KernelEntry> Package::ParseEntry(const json::Object& kernel,
+                                                 const std::string& where) const {
+  Fields k{kernel, where};
+  auto entry = std::make_shared<KernelEntry>();
+  entry->name = k.Str("name");
+  entry->so_sha256 = k.Str("so_sha256");
+  entry->reduction = k.Str("reduction");
+  entry->pattern = k.Str("pattern");
+  entry->dtypes = k.StrList("dtypes");
+  entry->output = k.Str("output");
+  auto path = [this](const std::string& file) {
+    return file.empty() || file[0] == '/' || dir.empty() ? file : dir + "/" + file;
+  };
+  entry->so_path = path(k.Str("so"));
+  entry->json_path = path(k.Str("json"));
+  entry->strided = kernel.count(String("strided")) && k.As<bool>(k.Get("strided"), "strided");
+  if (entry->strided != (entry->pattern.rfind("strided", 0) == 0)) {
+    Broken(where, "kernel [" + entry->name + "]: \"strided\" and its pattern [" + entry->pattern +
+           "] disagree");
+  }
+  if (entry->dtypes.size() < 3 || entry->dtypes.size() > 4 || (entry->strided && entry->dtypes.size() != 4)) {
+    Broken(where, "kernel [" + entry->name + "] lists " + std::to_string(entry->dtypes.size()) +
+           " input dtypes (3 or 4; generic strided kernels take weight: 4)");
+  }
+  entry->watched = kernel.count(String("watch")) && k.As<bool>(k.Get("watch"), "watch");
+  if (kernel.count(String("lock"))) entry->lock_path = k.Str("lock");
+  return entry;
+}
+
+std::unique_ptr<Package> Package::FromObject(const json::Object& manifest, const std::string& dir,
+                                             const std::string& path, unsigned flags) {
   auto package = std::make_unique<Package>();
   package->dir = dir;
-  std::string path = dir + "/manifest.json";
-  json::Object manifest = ParseObject(path);
   Fields f{manifest, path};
   if (f.Str("format") != kFormat || f.Int("format_version") != kFormatVersion) {
     Broken(path, std::string("it is not a ") + kFormat + " manifest of version " +
@@ -209,23 +291,64 @@ std::unique_ptr<Package> Package::Open(const std::string& dir, unsigned flags) {
     package->op_info[param] = info.StrList(param);
   }
   for (const Any& item : f.Arr("kernels")) {
-    json::Object kernel = f.As<json::Object>(item, "kernels");
-    Fields k{kernel, path};
-    auto entry = std::make_unique<KernelEntry>();
-    entry->name = k.Str("name");
-    entry->so_sha256 = k.Str("so_sha256");
-    entry->reduction = k.Str("reduction");
-    entry->pattern = k.Str("pattern");
-    entry->so_path = dir + "/" + k.Str("so");
-    entry->json_path = dir + "/" + k.Str("json");
-    std::string key = Key(k.StrList("dtypes"), k.Str("output"), entry->reduction, entry->pattern);
-    package->kernels[key] = std::move(entry);
+    package->Insert(package->ParseEntry(f.As<json::Object>(item, "kernels"), path));
+  }
+  if (manifest.count(String("environment"))) {
+    json::Object env = f.Obj("environment");
+    for (const auto& item : env) {
+      std::string name(item.first.cast<String>());
+      auto value = item.second.try_cast<String>();
+      package->environment.push_back({name, {value.has_value(), value ? std::string(*value) : ""}});
+    }
   }
   package->serial_below = SerialBelowFromEnv();
   if (flags & BCE_GRAD_OPEN_EAGER) {
-    for (const auto& item : package->kernels) item.second->Load();
+    for (const auto& item : package->kernels_) item.second->Load();
   }
   return package;
+}
+
+std::unique_ptr<Package> Package::Open(const std::string& dir, unsigned flags) {
+  std::string path = dir + "/manifest.json";
+  return FromObject(ParseObject(path), dir, path, flags);
+}
+
+std::unique_ptr<Package> Package::FromText(const std::string& text, const std::string& dir,
+                                           unsigned flags) {
+  return FromObject(ParseText(text, "(manifest text)"), dir, "(manifest text)", flags);
+}
+
+void Package::Add(const std::string& entry_json) {
+  json::Object kernel = ParseText(entry_json, "(kernel entry)");
+  auto entry = ParseEntry(kernel, "(kernel entry)");
+  if (entry->watched) {  // the identity of the files verified and loaded below
+    entry->json_identity = Identify(entry->json_path);
+    entry->so_identity = Identify(entry->so_path);
+  }
+  entry->Load();
+  Insert(std::move(entry));
+}
+
+void Package::CheckEnvironment() const {
+  for (const auto& item : environment) {
+    const char* now = std::getenv(item.first.c_str());
+    bool same = now == nullptr ? !item.second.first : item.second.first && item.second.second == now;
+    if (!same) {
+      Fail(BCE_GRAD_ERR_NO_KERNEL, "E61001", "the environment variable [" + item.first +
+           "] changed since the package " + (dir.empty() ? "(in memory)" : dir) + " was opened");
+    }
+  }
+}
+
+FileIdentity Identify(const std::string& path) {
+  struct stat st;
+  FileIdentity id;
+  if (::stat(path.c_str(), &st) != 0) return id;
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  id.size = st.st_size;
+  id.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return id;
 }
 
 }  // namespace bce_grad

@@ -4,12 +4,16 @@
 #ifndef BCE_GRAD_RUNTIME_PACKAGE_H_
 #define BCE_GRAD_RUNTIME_PACKAGE_H_
 
+#include <tvm/ffi/extra/json.h>
 #include <tvm/ffi/extra/module.h>
 #include <tvm/ffi/function.h>
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,13 +38,33 @@ struct KernelCase {
   tvm::ffi::Function func;
 };
 
-//! A kernel the manifest lists. Immutable after Load(); Load() runs once per entry.
+//! (device, inode, size, mtime ns) of a file; all zero when it cannot be read.
+struct FileIdentity {
+  uint64_t dev = 0, ino = 0;
+  int64_t size = -1, mtime_ns = 0;
+  bool operator==(const FileIdentity& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns;
+  }
+};
+FileIdentity Identify(const std::string& path);
+
+//! A kernel the manifest lists (or bce_grad_package_add_kernel added). Immutable after Load();
+//! Load() runs once per entry.
 struct KernelEntry {
   std::string name;
   std::string so_sha256;
   std::string reduction;  // "mean" or "plain"
-  std::string pattern;    // PatternKey
+  std::string pattern;    // PatternKey, or "strided<rank>" for a generic strided kernel
   std::string so_path, json_path;
+  std::vector<std::string> dtypes;  // per input, as the key lists them
+  std::string output;
+  bool strided = false;   // inputs take any strides (stride 0 on broadcast axes)
+  //! A kernel of a cache that may change under it (the numpy API's kernel cache): each call
+  //! checks that its files are still the ones loaded, and touches `lock_path` (LRU order).
+  bool watched = false;
+  std::string lock_path;
+  FileIdentity json_identity, so_identity;
+  mutable std::atomic<int64_t> last_touch_ns{INT64_MIN / 2};  // steady clock, see CheckWatched
 
   //! The loaded cases; throws Failure (BCE_GRAD_ERR_PACKAGE) if the kernel is unusable.
   const std::vector<KernelCase>& Load() const;
@@ -57,10 +81,19 @@ class Package {
  public:
   //! Read `dir`/manifest.json; with BCE_GRAD_OPEN_EAGER load every kernel now.
   static std::unique_ptr<Package> Open(const std::string& dir, unsigned flags);
+  //! A package from a manifest's text; relative kernel paths are relative to `dir`.
+  static std::unique_ptr<Package> FromText(const std::string& text, const std::string& dir,
+                                           unsigned flags);
 
   //! The kernel for (dtypes of the present inputs, output dtype, "mean"/"plain", pattern key).
-  const KernelEntry* Find(const std::vector<std::string>& dtypes, const std::string& output,
-                          const std::string& reduction, const std::string& pattern) const;
+  std::shared_ptr<const KernelEntry> Find(const std::vector<std::string>& dtypes,
+                                          const std::string& output, const std::string& reduction,
+                                          const std::string& pattern) const;
+
+  //! Add (or replace) one kernel described as a manifest entry; loads and verifies it now.
+  void Add(const std::string& entry_json);
+
+  size_t Count() const;
 
   static std::string Key(const std::vector<std::string>& dtypes, const std::string& output,
                          const std::string& reduction, const std::string& pattern);
@@ -68,9 +101,24 @@ class Package {
   std::string dir, soc_version, soc_dir, tvm_version;
   //! Op info of the SoC: param ("x", ..., "output") -> dtypes, in op info order.
   std::map<std::string, std::vector<std::string>> op_info;
+  //! Environment variables the package is valid under (name -> value; unset: has_value false):
+  //! a call made under other values fails with BCE_GRAD_ERR_NO_KERNEL (the manifest's optional
+  //! "environment" object; the numpy API's package over its kernel cache uses it).
+  std::vector<std::pair<std::string, std::pair<bool, std::string>>> environment;
+  //! Throws Failure (BCE_GRAD_ERR_NO_KERNEL) when `environment` no longer holds.
+  void CheckEnvironment() const;
   //! Calls whose x has fewer elements run the kernel on the calling thread alone.
   int64_t serial_below = 0;
-  std::unordered_map<std::string, std::unique_ptr<KernelEntry>> kernels;
+
+ private:
+  mutable std::shared_mutex mu_;  // guards kernels_: Add() writes, calls read
+  std::unordered_map<std::string, std::shared_ptr<KernelEntry>> kernels_;
+  std::shared_ptr<KernelEntry> ParseEntry(const tvm::ffi::json::Object& kernel,
+                                          const std::string& where) const;
+  void Insert(std::shared_ptr<KernelEntry> entry);
+  static std::unique_ptr<Package> FromObject(const tvm::ffi::json::Object& manifest,
+                                             const std::string& dir, const std::string& where,
+                                             unsigned flags);
 };
 
 }  // namespace bce_grad

@@ -2,9 +2,12 @@
 // The C ABI: check a call as the Python API does, tile it, launch its kernel. Every C++ exception
 // stops at this file's boundary and becomes a status plus the thread's last-error message.
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <tvm/ffi/container/tensor.h>
 #include <tvm/ffi/error.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -24,6 +27,10 @@ namespace {
 thread_local std::string last_error;
 
 const char* const kReductions[3] = {"none", "mean", "sum"};
+//! A watched kernel touches its lock file at most this often (ns): LRU order to 10 ms.
+constexpr int64_t kTouchNs = 10 * 1000 * 1000;
+//! Pattern key prefix of a generic strided kernel (kernel_set.STRIDED).
+const std::string kStrided = "strided";
 
 //! TVM's thread pool reads a per-thread maximum concurrency (libtvm_runtime, thread_local); at 1
 //! a kernel's parallel loop runs inline on the calling thread, without waking pool workers.
@@ -182,12 +189,192 @@ const KernelCase& PickCase(const std::vector<KernelCase>& cases, const Pattern& 
        PatternKey(pattern));
 }
 
+//! The kernel of a call: a compact fast path of its exact pattern, else the generic strided
+//! kernel of its canonical rank for its dtypes, else the float32 one (inputs widened, exact).
+std::shared_ptr<const KernelEntry> Choose(const Package& package,
+                                          const std::vector<std::string>& dtypes,
+                                          const std::string& out, bool mean,
+                                          const std::string& key, const Pattern& pattern) {
+  std::shared_ptr<const KernelEntry> entry = mean ? nullptr : package.Find(dtypes, out, "plain", key);
+  if (entry == nullptr) entry = package.Find(dtypes, out, "mean", key);
+  if (entry != nullptr) return entry;
+  std::string strided = kStrided + std::to_string(pattern[0].size());
+  bool uniform = true;
+  for (const std::string& d : dtypes) uniform = uniform && d == dtypes[0];
+  if (uniform) {
+    entry = package.Find(std::vector<std::string>(4, dtypes[0]), out, "mean", strided);
+    if (entry != nullptr) return entry;
+  }
+  return package.Find(std::vector<std::string>(4, "float32"), out, "mean", strided);
+}
+
+//! A watched kernel (the numpy API's cache) runs only while its files are the ones loaded;
+//! otherwise the caller goes back to the cache, which verifies, warns and rebuilds.
+void CheckWatched(const KernelEntry& entry) {
+  if (!(Identify(entry.json_path) == entry.json_identity) ||
+      !(Identify(entry.so_path) == entry.so_identity)) {
+    Fail(BCE_GRAD_ERR_NO_KERNEL, "E61001", "kernel [" + entry.name + "] changed on disk since it "
+         "was loaded (" + entry.so_path + "); load it again");
+  }
+  // LRU bookkeeping as the cache does it (the lock file's mtime), at most every kTouchNs
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = entry.last_touch_ns.load(std::memory_order_relaxed);
+  if (!entry.lock_path.empty() && now - last >= kTouchNs &&
+      entry.last_touch_ns.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    ::utimensat(AT_FDCWD, entry.lock_path.c_str(), nullptr, 0);
+  }
+}
+
+//! float16 bits to float32, exactly (normal, subnormal, zero, inf, NaN).
+float HalfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    int shift = 0;
+    while (!(mant & 0x400)) mant <<= 1, ++shift;
+    bits = sign | (static_cast<uint32_t>(113 - shift) << 23) | ((mant & 0x3ff) << 13);
+  }
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+//! A compact float32 copy of an input (any strides, float16 / bfloat16 / float32).
+void WidenToFloat32(const Arg& arg, float* dst) {
+  const DLTensor* t = arg.tensor;
+  const char* base = static_cast<const char*>(t->data) + t->byte_offset;
+  const int rank = t->ndim;
+  const size_t item = ItemSize(t);
+  int64_t index[kMaxRank] = {0};
+  int64_t count = Numel(arg.shape, arg.name);
+  const bool compact = IsCompact(t);
+  for (int64_t n = 0; n < count; ++n) {
+    int64_t offset = n;
+    if (!compact) {
+      offset = 0;
+      for (int a = 0; a < rank; ++a) offset += index[a] * t->strides[a];
+      for (int a = rank - 1; a >= 0 && ++index[a] == arg.shape[a]; --a) index[a] = 0;
+    }
+    const char* src = base + offset * static_cast<int64_t>(item);
+    if (t->dtype.code == kDLFloat && t->dtype.bits == 32) {
+      std::memcpy(dst + n, src, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, src, 2);
+      if (t->dtype.code == kDLBfloat) {
+        uint32_t bits = static_cast<uint32_t>(h) << 16;
+        std::memcpy(dst + n, &bits, 4);
+      } else {
+        dst[n] = HalfToFloat(h);
+      }
+    }
+  }
+}
+
+//! The arguments of one launch and the storage they point into.
+struct Launch {
+  DLTensor views[5];
+  int64_t strides[5][kMaxRank];
+  std::vector<std::unique_ptr<char[]>> copies;
+  tvm::ffi::AnyView args[8];
+  int n = 0;
+
+  //! Compact kernel: inputs reshaped to their canonical shapes (strided ones copied compact).
+  void Compact(const std::vector<Arg>& inputs, const Arg& result, const Pattern& pattern) {
+    for (size_t i = 0; i <= inputs.size(); ++i) {
+      const Arg& arg = i < inputs.size() ? inputs[i] : result;
+      DLTensor& view = views[i];
+      view = *arg.tensor;
+      const Shape& canon = pattern[i < inputs.size() ? i : 0];
+      view.ndim = static_cast<int32_t>(canon.size());
+      view.shape = const_cast<int64_t*>(canon.data());
+      view.strides = nullptr;
+      if (!IsCompact(arg.tensor)) {
+        copies.emplace_back(new char[Numel(arg.shape, arg.name) * ItemSize(arg.tensor)]);
+        CopyCompact(arg, copies.back().get());
+        view.data = copies.back().get();
+        view.byte_offset = 0;
+      }
+      args[n++] = &view;
+    }
+  }
+
+  //! Generic strided kernel: every input takes x's canonical shape, stride 0 where it
+  //! broadcasts; a missing weight is a stride-0 one; inputs of another dtype than the
+  //! kernel's (float32 then) are widened into compact copies first.
+  void Strided(const std::vector<Arg>& inputs, const Arg& result, const Pattern& pattern,
+               const std::string& kernel_dtype) {
+    static const float kOneF32 = 1.0f;
+    static const uint16_t kOneF16 = 0x3C00, kOneBF16 = 0x3F80;
+    const Shape& shape = pattern[0];
+    const int rank = static_cast<int>(shape.size());
+    for (size_t i = 0; i < 4; ++i) {
+      DLTensor& view = views[i];
+      const Shape& canon = i < inputs.size() ? pattern[i] : Shape(rank, 1);
+      int64_t product = 1;
+      for (int a = rank - 1; a >= 0; --a) {
+        strides[i][a] = canon[a] == 1 ? 0 : product;
+        product *= canon[a];
+      }
+      if (i < inputs.size()) {
+        const Arg& arg = inputs[i];
+        view = *arg.tensor;
+        if (arg.dtype != kernel_dtype) {
+          copies.emplace_back(new char[Numel(arg.shape, arg.name) * sizeof(float)]);
+          WidenToFloat32(arg, reinterpret_cast<float*>(copies.back().get()));
+          view.data = copies.back().get();
+          view.byte_offset = 0;
+          view.dtype = DLDataType{kDLFloat, 32, 1};
+        } else if (!IsCompact(arg.tensor)) {
+          copies.emplace_back(new char[Numel(arg.shape, arg.name) * ItemSize(arg.tensor)]);
+          CopyCompact(arg, copies.back().get());
+          view.data = copies.back().get();
+          view.byte_offset = 0;
+        }
+      } else {  // no weight: a weight of ones, broadcast
+        view = *inputs[0].tensor;
+        view.dtype = inputs[0].tensor->dtype;
+        const void* one = &kOneF32;
+        if (kernel_dtype == "float16") {
+          one = &kOneF16;
+          view.dtype = DLDataType{kDLFloat, 16, 1};
+        } else if (kernel_dtype == "bfloat16") {
+          one = &kOneBF16;
+          view.dtype = DLDataType{kDLBfloat, 16, 1};
+        } else {
+          view.dtype = DLDataType{kDLFloat, 32, 1};
+        }
+        view.data = const_cast<void*>(one);
+        view.byte_offset = 0;
+      }
+      view.ndim = rank;
+      view.shape = const_cast<int64_t*>(shape.data());
+      view.strides = strides[i];
+      args[n++] = &view;
+    }
+    DLTensor& out = views[4];
+    out = *result.tensor;
+    out.ndim = rank;
+    out.shape = const_cast<int64_t*>(shape.data());
+    out.strides = nullptr;
+    args[n++] = &out;
+  }
+};
+
 int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const DLTensor* x,
              const DLTensor* y, const DLTensor* weight, int reduction, DLTensor* out) {
   if (handle == nullptr || !handle->impl) {
     Bad("E80000", "the parameter[package] is NULL; open one with bce_grad_package_open");
   }
   const Package& package = *handle->impl;
+  if (!package.environment.empty()) package.CheckEnvironment();
   if (reduction < 0 || reduction > 2) {
     Bad("E80009", "the parameter[reduction] should be one of ['none', 'mean', 'sum'] or aclnn's "
         "enum [0, 1, 2], but actually is [" + std::to_string(reduction) + "]");
@@ -229,13 +416,10 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   for (const Arg& in : inputs) shapes.push_back(in.shape), dtypes.push_back(in.dtype);
   Pattern pattern = CanonicalPattern(shapes);
   std::string key = PatternKey(pattern);
-  bool mean = reduction == BCE_GRAD_REDUCTION_MEAN;
-  const KernelEntry* entry = mean ? nullptr : package.Find(dtypes, result.dtype, "plain", key);
-  double cof = 1.0;  // a mean kernel serves none and sum exactly with cof = 1 (x * 1 == x)
-  if (entry == nullptr) {
-    entry = package.Find(dtypes, result.dtype, "mean", key);
-    if (mean) cof = MeanCoefficient(ax.shape);
-  }
+  const bool mean = reduction == BCE_GRAD_REDUCTION_MEAN;
+  const double cof = mean ? MeanCoefficient(ax.shape) : 1.0;  // a mean kernel serves none and
+                                                              // sum exactly with cof = 1
+  std::shared_ptr<const KernelEntry> entry = Choose(package, dtypes, result.dtype, mean, key, pattern);
   if (entry == nullptr) {
     std::string what;
     for (size_t i = 0; i < inputs.size(); ++i) what += std::string(inputs[i].name) + "=" + dtypes[i] + ", ";
@@ -245,36 +429,23 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
          package.soc_version + ") has no kernel for the broadcast pattern " + key +
          " (canonical shapes [" + canon + "]) with dtypes " + what + "out=" + result.dtype +
          ", reduction=" + kReductions[reduction] + "; add it with `bce-grad aot` (--max-rank " +
+         std::to_string(pattern[0].size()) + "), or its generic kernel (" + kStrided +
          std::to_string(pattern[0].size()) + ")");
   }
-  const KernelCase& kc = PickCase(entry->Load(), pattern, entry->name);
-
-  // launch: inputs reshaped to the pattern (compact copies of strided ones), out, scalars
-  std::vector<std::unique_ptr<char[]>> copies;
-  DLTensor views[5];
-  tvm::ffi::AnyView args[8];
-  int n = 0;
-  for (size_t i = 0; i <= inputs.size(); ++i) {
-    const Arg& arg = i < inputs.size() ? inputs[i] : result;
-    DLTensor& view = views[i];
-    view = *arg.tensor;
-    const Shape& canon = pattern[i < inputs.size() ? i : 0];
-    view.ndim = static_cast<int32_t>(canon.size());
-    view.shape = const_cast<int64_t*>(canon.data());
-    view.strides = nullptr;
-    if (!IsCompact(arg.tensor)) {
-      copies.emplace_back(new char[Numel(arg.shape, arg.name) * ItemSize(arg.tensor)]);
-      CopyCompact(arg, copies.back().get());
-      view.data = copies.back().get();
-      view.byte_offset = 0;
-    }
-    args[n++] = &view;
+  if (entry->watched) CheckWatched(*entry);
+  const Pattern& shapes_passed = entry->strided ? Pattern(4, pattern[0]) : pattern;
+  const KernelCase& kc = PickCase(entry->Load(), shapes_passed, entry->name);
+  Launch launch;
+  if (entry->strided) {
+    launch.Strided(inputs, result, pattern, entry->dtypes[0]);
+  } else {
+    launch.Compact(inputs, result, pattern);
   }
   for (const std::string& scalar : kc.scalars) {
     if (scalar == "cof") {
-      args[n++] = cof;
+      launch.args[launch.n++] = cof;
     } else if (scalar == "cof_empty") {
-      args[n++] = 0.0;
+      launch.args[launch.n++] = 0.0;
     } else {
       Fail(BCE_GRAD_ERR_PACKAGE, "E61001", "kernel [" + entry->name + "] needs the runtime scalar [" +
            scalar + "], which the host tiling does not provide");
@@ -283,7 +454,7 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   tvm::ffi::Any rv;
   try {
     SerialScope serial(count < package.serial_below);
-    kc.func.CallPacked(args, n, &rv);
+    kc.func.CallPacked(launch.args, launch.n, &rv);
   } catch (const tvm::ffi::Error& err) {
     Fail(BCE_GRAD_ERR_LAUNCH, "E61001", "kernel [" + entry->name + "] failed: " + err.kind() +
          ": " + err.message());
@@ -368,6 +539,36 @@ int bce_grad_package_open(const char* dir, unsigned flags, bce_grad_package** ou
   });
 }
 
+int bce_grad_package_open_text(const char* manifest_json, const char* dir, unsigned flags,
+                               bce_grad_package** out) {
+  return bce_grad::Guard([&] {
+    if (out == nullptr) bce_grad::Bad("E80000", "the parameter[out] of bce_grad_package_open_text is NULL");
+    *out = nullptr;
+    if (manifest_json == nullptr) {
+      bce_grad::Bad("E80000", "the parameter[manifest_json] should be a manifest's JSON text, but "
+                    "actually is NULL");
+    }
+    auto handle = std::make_unique<bce_grad_package>();
+    handle->impl = bce_grad::Package::FromText(manifest_json, dir ? dir : "", flags);
+    *out = handle.release();
+    return static_cast<int>(BCE_GRAD_OK);
+  });
+}
+
+int bce_grad_package_add_kernel(bce_grad_package* package, const char* entry_json) {
+  return bce_grad::Guard([&] {
+    if (package == nullptr || !package->impl) {
+      bce_grad::Bad("E80000", "the parameter[package] is NULL; open one with bce_grad_package_open");
+    }
+    if (entry_json == nullptr) {
+      bce_grad::Bad("E80000", "the parameter[entry_json] should be a kernel entry's JSON text, but "
+                    "actually is NULL");
+    }
+    package->impl->Add(entry_json);
+    return static_cast<int>(BCE_GRAD_OK);
+  });
+}
+
 void bce_grad_package_close(bce_grad_package* package) {
   bce_grad::Guard([&] {
     delete package;
@@ -380,7 +581,7 @@ const char* bce_grad_package_soc(const bce_grad_package* package) {
 }
 
 int bce_grad_package_kernel_count(const bce_grad_package* package) {
-  return package && package->impl ? static_cast<int>(package->impl->kernels.size()) : -1;
+  return package && package->impl ? static_cast<int>(package->impl->Count()) : -1;
 }
 
 int bce_grad_backward(const bce_grad_package* package, const DLTensor* grad_output,

@@ -1,0 +1,212 @@
+"""The default kernel package: the one the framework adapters and the numpy API open.
+
+:func:`default_package` answers, in this order:
+
+1. ``$BCE_GRAD_PACKAGE``, when set: a package directory written by ``bce-grad aot``
+   (validated: it must hold a ``manifest.json``, for the SoC asked, else a clean error naming
+   the variable). Nothing is built.
+2. ``<cache root>/packages/<soc_dir>-<key>``, where the cache root is the parent of the
+   kernel cache (``$BCE_GRAD_CACHE/..``, default ``~/.cache/bce-grad``) and the key hashes
+   the operator's sources, the TVM version, the target (config and CPU features), the SoC
+   and the kernel set. It is built on first use: under a file lock (threads and processes
+   build it once), into a private directory renamed into place (a killed build leaves
+   nothing that looks complete), with progress on stderr.
+
+The kernel set (:func:`package_kernel_set`) is chosen by ``$BCE_GRAD_PACKAGE_SET``:
+
+``minimal``
+    float32 only: the generic strided kernels (canonical ranks 1-8) and the same-shape fast
+    path. Every float32 call is served; a quick build (10 kernels) for tests.
+``default``
+    every dtype the SoC's op info lists for all tensors: the generic strided kernels (they
+    serve every broadcast pattern, with or without weight), the float32-input generic kernels
+    for the other output dtypes (mixed input dtypes and ``out_dtype``, inputs widened
+    exactly), and the compact fast paths (same shape, scalar grad_output / weight, a column
+    of grad_output, a row of weight).
+``full``
+    ``default`` plus compact kernels for the common patterns up to canonical rank 3.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from bce_grad.host_backend.errors import OpValueError
+
+PACKAGE_ENV = "BCE_GRAD_PACKAGE"
+PACKAGE_SET_ENV = "BCE_GRAD_PACKAGE_SET"
+PACKAGE_SETS = ("minimal", "default", "full")
+DEFAULT_SET = "default"
+_lock = threading.Lock()
+
+
+def package_set_name(name: str | None = None) -> str:
+    """The kernel set to build: ``name``, else ``$BCE_GRAD_PACKAGE_SET``, else ``default``.
+
+    Raises
+    ------
+    OpValueError
+        E80000 naming ``BCE_GRAD_PACKAGE_SET`` for a value not in :data:`PACKAGE_SETS`.
+    """
+    value = name if name is not None else os.environ.get(PACKAGE_SET_ENV, "").strip() or DEFAULT_SET
+    if value not in PACKAGE_SETS:
+        raise OpValueError("E80000", f"the environment variable[{PACKAGE_SET_ENV}] should be one of "
+                           f"{list(PACKAGE_SETS)}, but actually is [{value}]",
+                           param_name=PACKAGE_SET_ENV)
+    return value
+
+
+def package_kernel_set(soc_version: str, name: str | None = None) -> list:
+    """The :class:`~bce_grad.runtime.kernel_set.KernelSpec` list of set ``name`` for a SoC."""
+    from bce_grad.runtime import kernel_set
+
+    name = package_set_name(name)
+    info = kernel_set.op_info_dtypes(soc_version)
+    uniform = [d for d in info["x"] if all(d in info[p] for p in info)]
+    if name == "minimal":
+        dtypes = [d for d in uniform if d == "float32"] or uniform[:1]
+        return kernel_set.generic_set(dtypes) + kernel_set.fast_set(dtypes, same_shape_only=True)
+    specs = kernel_set.generic_set(uniform) + kernel_set.cast_generic_set(info)
+    specs += kernel_set.fast_set(uniform)
+    if name == "full":
+        specs += [spec for spec in kernel_set.kernel_set(uniform, max_rank=3)
+                  if spec.key not in {s.key for s in specs}]
+    return specs
+
+
+def packages_root() -> Path:
+    """``<kernel cache>/../packages``: beside the kernel cache and the runtime library."""
+    from bce_grad.tools.kernel_cache import cache_dir
+
+    return cache_dir().parent / "packages"
+
+
+def _from_env(value: str, soc: str | None) -> Path:
+    path = Path(value).expanduser()
+    manifest = path / "manifest.json"
+    if not value.strip() or not manifest.is_file():
+        raise OpValueError("E80000", f"the environment variable[{PACKAGE_ENV}] should name a kernel "
+                           f"package directory (one with a manifest.json, written by `bce-grad aot "
+                           f"--out DIR`), but actually is [{value}], which has no manifest.json; "
+                           f"unset it to use the default package", param_name=PACKAGE_ENV)
+    if soc is not None:
+        from bce_grad.host_backend.soc_table import soc_info
+
+        try:
+            recorded = json.loads(manifest.read_text()).get("short_soc_version")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        wanted = soc_info(soc).short_soc_version
+        if recorded != wanted:
+            raise OpValueError("E80000", f"the environment variable[{PACKAGE_ENV}] names the "
+                               f"package [{value}] built for [{recorded}], but the call asks for "
+                               f"[{soc}] ({wanted}); unset it or point it at a package of that SoC",
+                               param_name=PACKAGE_ENV)
+    return path
+
+
+def package_key(soc_version: str, set_name: str) -> str:
+    """Short hash of what decides a package's kernels: sources, TVM, target, SoC, kernel set."""
+    from bce_grad.host_backend import targets
+    from bce_grad.host_backend.soc_table import soc_info
+    from bce_grad.runtime import kernel_set
+    from bce_grad.tools import kernel_cache
+
+    blob = json.dumps({
+        "source": kernel_cache.source_hash(), "tvm": kernel_cache.tvm_version(),
+        "target": targets.target_config("llvm"), "features": list(kernel_cache.target_features("llvm")),
+        "soc": soc_info(soc_version).soc_version, "set": set_name,
+        "kernel_set": hashlib.sha256(Path(kernel_set.__file__).read_bytes()).hexdigest(),
+        "format": kernel_set.FORMAT_VERSION,
+    }, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def default_package(soc: str | None = None, *, kernel_set: str | None = None) -> Path:
+    """The kernel package the frameworks and the numpy API use; built on first use.
+
+    Parameters
+    ----------
+    soc : str, optional
+        Full SoC version; default: this context's SoC (``platform.use_soc``), else
+        ``$BCE_GRAD_SOC``, else Ascend910B1.
+    kernel_set : str, optional
+        ``minimal``, ``default`` or ``full``; default ``$BCE_GRAD_PACKAGE_SET``, else ``default``.
+
+    Returns
+    -------
+    pathlib.Path
+        A directory holding ``manifest.json`` and ``kernels/``, for ``bce_grad_package_open``.
+
+    Raises
+    ------
+    OpValueError
+        E80000 naming ``BCE_GRAD_PACKAGE`` (no manifest, other SoC), ``BCE_GRAD_PACKAGE_SET``
+        or ``BCE_GRAD_CACHE`` (not writable) when one is unusable.
+    """
+    value = os.environ.get(PACKAGE_ENV)
+    if value is not None:
+        return _from_env(value, soc)
+    set_name = package_set_name(kernel_set)
+    from bce_grad.host_backend import platform
+    from bce_grad.host_backend.soc_table import soc_info
+
+    info = soc_info(soc) if soc is not None else platform.current_soc()
+    found = _default_package(info.soc_version, set_name, str(packages_root()))
+    if not (found / "manifest.json").is_file():  # removed since this process found it
+        _default_package.cache_clear()
+        found = _default_package(info.soc_version, set_name, str(packages_root()))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
+    from bce_grad.host_backend.soc_table import soc_info
+    from bce_grad.runtime.kernel_set import build_package
+    from bce_grad.tools.kernel_cache import writable_cache_dir
+
+    root = Path(root_text)
+    soc_dir = soc_info(soc_version).short_soc_version.lower()
+    final = root / f"{soc_dir}-{package_key(soc_version, set_name)}"
+    if (final / "manifest.json").is_file():
+        return final
+    writable_cache_dir()  # names BCE_GRAD_CACHE when the cache cannot be written
+    root.mkdir(parents=True, exist_ok=True)
+    with _lock, _locked(root / f"{final.name}.lock"):
+        if (final / "manifest.json").is_file():  # another thread or process built it meanwhile
+            return final
+        specs = package_kernel_set(soc_version, set_name)
+        _say(f"bce_grad: building the {set_name} kernel package for {soc_version} ({len(specs)} "
+             f"kernels, once per machine and version) into {final}")
+        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", dir=root))
+        try:
+            build_package(work, soc_version, specs, jobs=max(1, len(os.sched_getaffinity(0))),
+                          log=_say)
+            shutil.rmtree(final, ignore_errors=True)  # a manifest-less leftover
+            os.replace(work, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return final

@@ -1,0 +1,246 @@
+// Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
+//
+// bce_grad_torch.cc: BinaryCrossEntropyGrad as a PyTorch operator, on the native runtime.
+//
+//   torch.ops.bce_grad.binary_cross_entropy_backward   (TORCH_LIBRARY: aten's schema, CPU kernel)
+//        -> at::Tensor viewed as DLTensor (no copy; strides passed, the runtime copies strided inputs)
+//        -> bce_grad_backward(package, ...)            (the runtime's C ABI: check, tile, launch)
+//
+// The runtime library and its kernel package are found by Python once per process: the first call
+// asks the resolver that bce_grad.torch installs (a ctypes callback, bce_grad_torch_set_resolver)
+// for the package handle and the runtime's two entry points; every later call reads them from an
+// atomic pointer. bce_grad_torch_route_aten(1) registers the same kernel for aten's CPU
+// binary_cross_entropy_backward (removable with 0), falling back to aten's own kernel for calls
+// the package does not serve (float64, mixed dtypes, a broadcast pattern it lacks).
+//
+// Errors become torch's exception types (c10::Error -> RuntimeError, c10::ValueError -> ValueError,
+// c10::TypeError -> TypeError, c10::NotImplementedError -> NotImplementedError) whose message
+// starts with the CANN error code, "[E80017] In op[binary_cross_entropy_grad], ...".
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/binary_cross_entropy_backward_native.h>
+#include <ATen/ops/empty.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "bce_grad_runtime.h"
+
+#define BCE_GRAD_TORCH_API extern "C" __attribute__((visibility("default")))
+
+namespace bce_grad_torch {
+namespace {
+
+using BackwardFn = int (*)(const bce_grad_package*, const DLTensor*, const DLTensor*,
+                           const DLTensor*, const DLTensor*, int, DLTensor*);
+using LastErrorFn = const char* (*)();
+//! Fills the package and the runtime's entry points; returns 0, or non-zero with a message.
+using ResolverFn = int (*)(void** package, void** backward, void** last_error, char* message,
+                           size_t message_size);
+
+//! What a call needs from the runtime. Immutable once published; never freed (a rebinding is rare
+//! and another thread may still read the old one).
+struct Binding {
+  const bce_grad_package* package;
+  BackwardFn backward;
+  LastErrorFn last_error;
+};
+
+std::atomic<ResolverFn> resolver{nullptr};
+std::atomic<const Binding*> binding{nullptr};
+
+constexpr const char* kPrefix = "In op[binary_cross_entropy_grad], ";
+
+//! The runtime's binding: published once by the resolver (Python, through ctypes: it takes the GIL
+//! itself). No lock is held while it runs, so a thread holding the GIL cannot deadlock against it.
+const Binding& Bound() {
+  const Binding* bound = binding.load(std::memory_order_acquire);
+  if (bound) return *bound;
+  ResolverFn resolve = resolver.load(std::memory_order_acquire);
+  TORCH_CHECK(resolve != nullptr, "[E61001] ", kPrefix, "the kernel package is not set: import "
+              "bce_grad.torch in this process (it installs the package resolver) before calling "
+              "torch.ops.bce_grad.binary_cross_entropy_backward");
+  void* package = nullptr;
+  void* backward = nullptr;
+  void* last_error = nullptr;
+  char message[2048] = {0};
+  int status = resolve(&package, &backward, &last_error, message, sizeof(message) - 1);
+  TORCH_CHECK(status == 0 && package && backward && last_error, message[0] ? message :
+              "[E61001] In op[binary_cross_entropy_grad], the kernel package could not be opened");
+  auto* fresh = new Binding{static_cast<const bce_grad_package*>(package),
+                            reinterpret_cast<BackwardFn>(backward),
+                            reinterpret_cast<LastErrorFn>(last_error)};
+  const Binding* expected = nullptr;
+  if (!binding.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
+    delete fresh;  // another thread published first (the resolver hands both the same package)
+    return *expected;
+  }
+  return *fresh;
+}
+
+bool Supported(at::ScalarType t) {
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+}
+
+DLDataType DlType(at::ScalarType t) {
+  const uint8_t bits = static_cast<uint8_t>(c10::elementSize(t) * 8);
+  if (t == at::kBFloat16) return {kDLBfloat, 16, 1};
+  if (t == at::kBool) return {kDLBool, 8, 1};
+  if (c10::isFloatingType(t)) return {kDLFloat, bits, 1};
+  if (c10::isComplexType(t)) return {kDLComplex, bits, 1};
+  if (t == at::kByte || t == at::kUInt16 || t == at::kUInt32 || t == at::kUInt64) {
+    return {kDLUInt, bits, 1};
+  }
+  return {kDLInt, bits, 1};  // the runtime's dtype check names it (int64, int8, ...)
+}
+
+//! A DLTensor viewing `t` in place; strides only when `t` is not contiguous.
+DLTensor View(const at::Tensor& t) {
+  DLTensor view;
+  view.data = t.numel() > 0 ? const_cast<void*>(t.const_data_ptr()) : nullptr;
+  view.device = {kDLCPU, 0};
+  view.ndim = static_cast<int32_t>(t.dim());
+  view.dtype = DlType(t.scalar_type());
+  view.shape = const_cast<int64_t*>(t.sizes().data());
+  view.strides = t.is_contiguous() ? nullptr : const_cast<int64_t*>(t.strides().data());
+  view.byte_offset = 0;
+  return view;
+}
+
+//! Raise the runtime's failure as the exception type torch raises for the same mistake.
+[[noreturn]] void Raise(int status, const std::string& message) {
+  auto has = [&](const char* code) { return message.rfind(std::string("[") + code + "]", 0) == 0; };
+  if (status == BCE_GRAD_ERR_ARGUMENT) {
+    // aten: "not implemented for 'Long'" (NotImplementedError); a bad enum value is a ValueError
+    TORCH_CHECK_NOT_IMPLEMENTED(!has("E80008"), message);
+    TORCH_CHECK_VALUE(!has("E80009") && !has("E80002"), message);
+    TORCH_CHECK_TYPE(!has("E80001"), message);
+  }
+  TORCH_CHECK(false, message);
+}
+
+//! Run the runtime on tensors whose dtypes it may take; returns its status (message in *message).
+int Launch(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& target,
+           const std::optional<at::Tensor>& weight, int64_t reduction, at::Tensor& out,
+           std::string* message) {
+  const Binding& bound = Bound();
+  const bool has_weight = weight.has_value() && weight->defined();
+  DLTensor g = View(grad), x = View(self), y = View(target), result = View(out);
+  DLTensor w = has_weight ? View(*weight) : DLTensor{};
+  const int red = reduction < 0 || reduction > 2 ? 3 : static_cast<int>(reduction);  // 3: refused
+  int status = bound.backward(bound.package, &g, &x, &y, has_weight ? &w : nullptr, red, &result);
+  if (status != BCE_GRAD_OK) {
+    *message = bound.last_error();
+    if (red == 3) {  // the runtime printed 3; name the value the caller gave
+      *message = "[E80009] In op[binary_cross_entropy_grad], the parameter[reduction] should be "
+                 "one of ['none', 'mean', 'sum'] or aclnn's enum [0, 1, 2] (torch's Reduction), "
+                 "but actually is [" + std::to_string(reduction) + "]";
+    }
+  }
+  return status;
+}
+
+//! torch.ops.bce_grad.binary_cross_entropy_backward: the project's semantics. Mixed float dtypes
+//! promote (torch.promote_types, as aclnn); the result has the promoted dtype and x's shape.
+at::Tensor Backward(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& target,
+                    const std::optional<at::Tensor>& weight, int64_t reduction) {
+  const bool has_weight = weight.has_value() && weight->defined();
+  at::ScalarType result = c10::promoteTypes(grad.scalar_type(), self.scalar_type());
+  result = c10::promoteTypes(result, target.scalar_type());
+  if (has_weight) result = c10::promoteTypes(result, weight->scalar_type());
+  bool all_supported = Supported(grad.scalar_type()) && Supported(self.scalar_type()) &&
+                       Supported(target.scalar_type()) &&
+                       (!has_weight || Supported(weight->scalar_type()));
+  // unsupported dtypes travel as they are: the runtime names the parameter and its op info
+  auto cast = [&](const at::Tensor& t) {
+    return all_supported && t.scalar_type() != result ? t.to(result) : t;
+  };
+  at::Tensor g = cast(grad), x = cast(self), y = cast(target);
+  std::optional<at::Tensor> w;
+  if (has_weight) w = cast(*weight);
+  at::Tensor out = at::empty(self.sizes(), self.options().dtype(result));
+  std::string message;
+  int status = Launch(g, x, y, w, reduction, out, &message);
+  if (status != BCE_GRAD_OK) Raise(status, message);
+  return out;
+}
+
+//! aten::binary_cross_entropy_backward on CPU while routed (bce_grad.torch.enable()): this kernel
+//! where the package serves the call, aten's own kernel for anything else.
+at::Tensor AtenBackward(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& target,
+                        const std::optional<at::Tensor>& weight, int64_t reduction) {
+  const bool has_weight = weight.has_value() && weight->defined();
+  const at::ScalarType dtype = self.scalar_type();
+  const bool ours = Supported(dtype) && grad.scalar_type() == dtype &&
+                    target.scalar_type() == dtype && (!has_weight || weight->scalar_type() == dtype) &&
+                    reduction >= 0 && reduction <= 2;
+  if (ours) {
+    at::Tensor out = at::empty(self.sizes(), self.options());
+    std::string message;
+    int status = Launch(grad, self, target, weight, reduction, out, &message);
+    if (status == BCE_GRAD_OK) return out;
+    if (status != BCE_GRAD_ERR_NO_KERNEL && status != BCE_GRAD_ERR_ARGUMENT) Raise(status, message);
+  }
+  return at::native::binary_cross_entropy_backward_cpu(grad, self, target, weight, reduction);
+}
+
+std::mutex route_mutex;
+std::unique_ptr<torch::Library> aten_route;
+
+//! Copy `text` into a caller's buffer of `size` bytes (NUL-terminated).
+void Write(const std::string& text, char* buffer, size_t size) {
+  if (buffer == nullptr || size == 0) return;
+  size_t n = std::min(text.size(), size - 1);
+  std::memcpy(buffer, text.data(), n);
+  buffer[n] = '\0';
+}
+
+}  // namespace
+}  // namespace bce_grad_torch
+
+TORCH_LIBRARY(bce_grad, m) {
+  m.def("binary_cross_entropy_backward(Tensor grad_output, Tensor self, Tensor target, "
+        "Tensor? weight=None, int reduction=1) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(bce_grad, CPU, m) {
+  m.impl("binary_cross_entropy_backward", TORCH_FN(bce_grad_torch::Backward));
+}
+
+//! Install the resolver the first call uses; drop the current binding so that it runs again.
+BCE_GRAD_TORCH_API void bce_grad_torch_set_resolver(void* resolve) {
+  bce_grad_torch::resolver.store(reinterpret_cast<bce_grad_torch::ResolverFn>(resolve),
+                                 std::memory_order_release);
+  bce_grad_torch::binding.store(nullptr, std::memory_order_release);  // the old one is leaked
+}
+
+//! 1: route aten's CPU binary_cross_entropy_backward to this kernel; 0: give it back to aten.
+//! Returns 0, or -1 with a message in `message`.
+BCE_GRAD_TORCH_API int bce_grad_torch_route_aten(int on, char* message, size_t size) {
+  try {
+    std::lock_guard<std::mutex> lock(bce_grad_torch::route_mutex);
+    if (!on) {
+      bce_grad_torch::aten_route.reset();  // deregisters: aten's own CPU kernel is back
+    } else if (!bce_grad_torch::aten_route) {
+      auto lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten",
+                                                  c10::DispatchKey::CPU, __FILE__, __LINE__);
+      lib->impl("binary_cross_entropy_backward", TORCH_FN(bce_grad_torch::AtenBackward));
+      bce_grad_torch::aten_route = std::move(lib);
+    }
+    return 0;
+  } catch (const std::exception& err) {
+    bce_grad_torch::Write(err.what(), message, size);
+    return -1;
+  }
+}
+
+//! Whether aten's CPU backward is routed here now.
+BCE_GRAD_TORCH_API int bce_grad_torch_aten_routed(void) {
+  std::lock_guard<std::mutex> lock(bce_grad_torch::route_mutex);
+  return bce_grad_torch::aten_route ? 1 : 0;
+}

@@ -1,0 +1,70 @@
+"""``default_package``: $BCE_GRAD_PACKAGE validated, else built once on first use, atomically."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bce_grad.host_backend.errors import OpValueError
+from testcases.runtime.conftest import SOC
+
+
+@pytest.fixture
+def fresh_packages(tmp_path, monkeypatch):
+    from bce_grad.runtime import packages
+
+    monkeypatch.delenv(packages.PACKAGE_ENV, raising=False)
+    monkeypatch.setenv("BCE_GRAD_CACHE", str(tmp_path / "kernels"))
+    packages._default_package.cache_clear()
+    yield tmp_path / "packages"
+    packages._default_package.cache_clear()
+
+
+def test_minimal_package_is_built_once_and_serves_every_float32_pattern(
+        fresh_packages, monkeypatch, capfd, runtime_library):
+    from bce_grad.golden import binary_cross_entropy_grad_golden as golden
+    from bce_grad.runtime import Runtime, default_package, package_kernel_set
+
+    monkeypatch.setenv("BCE_GRAD_PACKAGE_SET", "minimal")
+    specs = package_kernel_set(SOC)
+    assert len(specs) == 10 and sum(s.strided for s in specs) == 8
+    path = default_package(SOC)
+    err = capfd.readouterr().err
+    assert "building the minimal kernel package for Ascend910B1 (10 kernels" in err
+    assert path.parent == fresh_packages and path.name.startswith("ascend910b-")
+    assert [p.name for p in fresh_packages.iterdir() if p.name.startswith(".")] == []
+    assert default_package(SOC) == path  # found again, nothing built
+    assert "building" not in capfd.readouterr().err
+    x = np.linspace(0.1, 0.9, 2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    y, g = np.full((3, 1, 5), 0.25, np.float32), np.full((2, 1, 4, 1), 2.0, np.float32)
+    with Runtime(path, library=runtime_library) as rt:
+        got = rt.backward(g, x, y, None, "mean")
+    np.testing.assert_array_equal(got, golden(x, y, g, None, "mean", "float32", "float32"))
+
+
+def test_package_variable_is_validated(tmp_path, monkeypatch, package_dir):
+    from bce_grad.runtime import default_package
+
+    monkeypatch.setenv("BCE_GRAD_PACKAGE", str(tmp_path))
+    with pytest.raises(OpValueError, match=r"\[E80000\] the environment variable\[BCE_GRAD_PACKAGE\] "
+                       r"should name a kernel package directory .* has no manifest.json"):
+        default_package()
+    pkg = tmp_path / "pkg"
+    shutil.copytree(package_dir, pkg)
+    monkeypatch.setenv("BCE_GRAD_PACKAGE", str(pkg))
+    assert default_package() == pkg and default_package("Ascend910B2") == pkg
+    with pytest.raises(OpValueError, match=r"BCE_GRAD_PACKAGE\] names the package .* built for "
+                       r"\[Ascend910B\], but the call asks for \[Ascend310P3\]"):
+        default_package("Ascend310P3")
+    assert json.loads((pkg / "manifest.json").read_text())["soc_version"] == SOC
+
+
+def test_bad_set_names_the_variable(fresh_packages, monkeypatch):
+    from bce_grad.runtime import default_package
+
+    monkeypatch.setenv("BCE_GRAD_PACKAGE_SET", "huge")
+    with pytest.raises(OpValueError, match=r"BCE_GRAD_PACKAGE_SET\] should be one of "
+                       r"\['minimal', 'default', 'full'\], but actually is \[huge\]"):
+        default_package(SOC)
