@@ -177,3 +177,12 @@ def test_failed_copy_keeps_the_previous_install(package, tmp_path):
     assert "copying the package" in result.stderr
     assert _tree_digest(target) == before, "the previous install must stay as it was"
     assert sorted(p.name for p in target.parent.iterdir()) == ["customize"], "staging left behind"
+
+
+def test_install_help_prints_the_usage_and_no_shell_code(package):
+    done = _install(package, "--help")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("Install (or uninstall)") and any("Usage:" in ln for ln in lines)
+    assert not any(ln.strip() in ("set -eu", "#!/usr/bin/env bash") or "vendor=" in ln
+                   for ln in lines), "the help printed lines of the script itself"
