@@ -127,7 +127,8 @@ def _compile(out: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def file_lock(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -150,16 +151,25 @@ def library_path(root: Path | None = None) -> Path:
         E61001 when there is no compiler (naming what to install) or the build fails.
     """
     root = Path(root) if root is not None else cache_root()
-    lib = root / f"libbce_grad_runtime-{build_key()}.so"
+    return build_once(root / f"libbce_grad_runtime-{build_key()}.so", _compile)
+
+
+def build_once(lib: Path, compile_to) -> Path:
+    """Return ``lib``, building it first with ``compile_to(path)`` if it is missing.
+
+    Builders of the same file (threads or processes) take turns under a file lock; the
+    build happens in a temporary directory beside ``lib`` and is renamed into place, so
+    a reader never sees half a library.
+    """
     if lib.is_file():
         return lib
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{lib.name}.lock"):
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(lib.parent / f"{lib.name}.lock"):
         if lib.is_file():  # another thread or process built it while we waited
             return lib
-        work = Path(tempfile.mkdtemp(prefix=".build.", dir=root))
+        work = Path(tempfile.mkdtemp(prefix=".build.", dir=lib.parent))
         try:
-            _compile(work / lib.name)
+            compile_to(work / lib.name)
             os.replace(work / lib.name, lib)
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -28,8 +28,6 @@ The kernel set (:func:`package_kernel_set`) is chosen by ``$BCE_GRAD_PACKAGE_SET
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -41,6 +39,7 @@ import threading
 from pathlib import Path
 
 from bce_grad.host_backend.errors import OpValueError
+from bce_grad.runtime.build import file_lock
 
 PACKAGE_ENV = "BCE_GRAD_PACKAGE"
 PACKAGE_SET_ENV = "BCE_GRAD_PACKAGE_SET"
@@ -131,16 +130,6 @@ def package_key(soc_version: str, set_name: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -195,7 +184,7 @@ def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
         return final
     writable_cache_dir()  # names BCE_GRAD_CACHE when the cache cannot be written
     root.mkdir(parents=True, exist_ok=True)
-    with _lock, _locked(root / f"{final.name}.lock"):
+    with _lock, file_lock(root / f"{final.name}.lock"):
         if (final / "manifest.json").is_file():  # another thread or process built it meanwhile
             return final
         specs = package_kernel_set(soc_version, set_name)

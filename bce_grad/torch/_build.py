@@ -10,14 +10,9 @@ key (threads, processes) take a file lock and look again before compiling.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from bce_grad.host_backend.errors import OpError
@@ -71,16 +66,6 @@ def _compile(out: Path) -> None:
                       f"{done.returncode}):\n{tail}", param_name=runtime_build.CXX_ENV)
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def library_path(root: Path | None = None) -> Path:
     """The operator library for this machine and torch: built now if the cache lacks it.
 
@@ -90,17 +75,4 @@ def library_path(root: Path | None = None) -> Path:
         E61001 when there is no C++ compiler (naming what to install) or the build fails.
     """
     root = Path(root) if root is not None else cache_root()
-    lib = root / f"libbce_grad_torch-{build_key()}.so"
-    if lib.is_file():
-        return lib
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{lib.name}.lock"):
-        if lib.is_file():  # another thread or process built it while we waited
-            return lib
-        work = Path(tempfile.mkdtemp(prefix=".build.", dir=root))
-        try:
-            _compile(work / lib.name)
-            os.replace(work / lib.name, lib)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return lib
+    return runtime_build.build_once(root / f"libbce_grad_torch-{build_key()}.so", _compile)
