@@ -26,7 +26,6 @@ import functools
 import math
 from typing import Any, Mapping
 
-import ml_dtypes
 import numpy as np
 
 from bce_grad.host_backend import platform
@@ -35,15 +34,14 @@ from bce_grad.host_backend.register import get_host_tiling
 from bce_grad.host_backend.soc_table import soc_info
 from bce_grad.runtime import cache_package, native
 from bce_grad.tools import kernel_cache
-from bce_grad.tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
-from impl.binary_cross_entropy_grad import DTYPES, check_binary_cross_entropy_grad, promote_dtypes
+from bce_grad.op_support import (DTYPES, REDUCTION_ENUM, SOC_DIRS, numpy_dtype,
+                                 soc_dir_for_short_soc, supported_dtypes)
+from impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
 from impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # registers the host tiling
 
 OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"
-#: aclnn's reduction enum: 0 none, 1 mean, 2 sum.
-REDUCTION_ENUM = {0: "none", 1: "mean", 2: "sum"}
-NUMPY_DTYPES = {"float16": np.float16, "float32": np.float32, "bfloat16": ml_dtypes.bfloat16}
+NUMPY_DTYPES = {name: numpy_dtype(name) for name in DTYPES}
 
 
 def normalize_reduction(reduction: str | int) -> str:
@@ -68,8 +66,8 @@ def dtype_name(array: np.ndarray) -> str:
 
 @functools.lru_cache(maxsize=None)
 def allowed_dtypes(soc_dir: str, param: str) -> tuple[str, ...]:
-    """The dtypes ``op_info_cfg/ai_core/<soc_dir>`` lists for ``param`` (read once)."""
-    return tuple(supported_dtypes(soc_dir, param))
+    """The dtypes the SoC's op info lists for ``param`` (its compiled JSON, read once)."""
+    return supported_dtypes(soc_dir, param)
 
 
 def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
@@ -267,12 +265,11 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
                     pass
             if status == native.OK:
                 return result
-        # the Python launch: contiguous arrays (read-only ones included) are reshaped views,
-        # others are copied
-        canon = [np.ascontiguousarray(a).reshape(p) for a, p in zip(arrays.values(), pattern)]
+        # the Python launch: the kernel picks its case and binds the arrays (contiguous ones,
+        # read-only included, as reshaped views; others copied)
         tiling = get_host_tiling(_dynamic_entry.OP_TYPE)
         scalar_values = tiling([{"shape": list(a.shape), "dtype": dtypes[n]} for n, a in arrays.items()],
                                [{"shape": list(shape_x), "dtype": result_dtype}],
                                {"reduction": reduction}, kernel.meta.get("compile_info", {}))
-        kernel([*canon, result.reshape(pattern[0])], scalar_values)
+        kernel([*arrays.values(), result], scalar_values)
         return result

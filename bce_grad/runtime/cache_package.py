@@ -30,12 +30,15 @@ import numpy as np
 
 from bce_grad.host_backend import platform, targets
 from bce_grad.host_backend.errors import OpError
+from bce_grad.op_support import REDUCTION_ENUM
 from bce_grad.runtime import native
 
 #: Variables whose value decides which kernel (or error) a call gets.
 ENVIRONMENT = (platform.SOC_ENV, platform.TARGET_ENV, targets.MCPU_ENV, "BCE_GRAD_CACHE",
                "XDG_CACHE_HOME", "HOME")
-_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2, 0: 0, 1: 1, 2: 2}
+#: a reduction's name or aclnn enum value -> the enum value (``bce_grad.op_support``).
+_REDUCTIONS = {**{name: value for value, name in REDUCTION_ENUM.items()},
+               **{value: value for value in REDUCTION_ENUM}}
 _FLOATS = frozenset(np.dtype(d) for d in ("float16", "float32")) | {native._BF16}
 _lock = threading.Lock()
 #: (soc argument, SoC selected in the context) -> the package serving that choice.

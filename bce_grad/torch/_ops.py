@@ -12,10 +12,12 @@ import functools
 
 import torch
 
+from bce_grad.op_support import REDUCTION_ENUM
+
 OP = "bce_grad::binary_cross_entropy_backward"
 EPSILON = 1e-12
 #: torch.nn's reduction enum, which is aclnn's: 0 none, 1 mean, 2 sum.
-REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+REDUCTIONS = {name: value for value, name in REDUCTION_ENUM.items()}
 SUPPORTED = (torch.float16, torch.bfloat16, torch.float32)
 
 

@@ -9,7 +9,7 @@ import pytest
 import bce_grad.tools.cli
 from bce_grad.tools.deploy.op_info import SOC_DIRS
 
-GOLDEN = Path(__file__).with_name("golden")
+GOLDEN = Path(__file__).resolve().parents[2] / "op_info_cfg" / "compiled"
 
 
 def test_cli_lists_deploy_commands(deploy_commands):

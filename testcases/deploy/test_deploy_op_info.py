@@ -13,7 +13,7 @@ from bce_grad.tools.deploy.op_info import (
     soc_dir_for_short_soc, supported_dtypes,
 )
 
-GOLDEN = Path(__file__).with_name("golden")
+GOLDEN = Path(__file__).resolve().parents[2] / "op_info_cfg" / "compiled"
 BF16_SOCS = {"ascend910b", "ascend910_93", "ascend950"}
 STATIC_COMPILE_SOCS = {"ascend910b", "ascend910_93", "ascend950"}
 

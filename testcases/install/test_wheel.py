@@ -79,9 +79,9 @@ def test_opinfo_writes_every_soc(installed):
     python, work, env = installed
     _run([str(python), "-m", "bce_grad", "opinfo", "--out", "oi"], cwd=work, env=env)
     written = sorted(p.name for p in (work / "oi").glob("*/aic-*-ops-info.json"))
-    assert written == sorted(p.name for p in (REPO / "testcases/deploy/golden").glob("*.json"))
+    assert written == sorted(p.name for p in (REPO / "op_info_cfg/compiled").glob("*.json"))
     for path in (work / "oi").glob("*/aic-*-ops-info.json"):
-        assert path.read_bytes() == (REPO / "testcases/deploy/golden" / path.name).read_bytes()
+        assert path.read_bytes() == (REPO / "op_info_cfg/compiled" / path.name).read_bytes()
 
 
 def test_package_builds_the_same_opp(installed):

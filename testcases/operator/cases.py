@@ -1,14 +1,14 @@
 """The operator's test grid, as data: dtypes, SoCs, broadcast patterns, edge values, tolerances."""
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
+from bce_grad import op_support
 from bce_grad.golden import ulp_distance  # noqa: F401 - re-exported for the tests
-from bce_grad.tools.deploy.op_info import SOC_DIRS, supported_dtypes
+from bce_grad.op_support import REDUCTIONS, SOC_DIRS, supported_dtypes  # noqa: F401
 
-DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
-REDUCTIONS = ("none", "mean", "sum")
+#: dtype name -> numpy scalar type, for every dtype the operator computes in.
+DTYPES = {name: op_support.numpy_dtype(name).type for name in op_support.DTYPES}
 X_SHAPE = (3, 4, 5)
 #: Shapes of y / grad_output / weight that broadcast to X_SHAPE.
 BROADCASTS = {"scalar": (), "one": (1,), "row": (5,), "column": (3, 1, 1), "middle": (4, 1),

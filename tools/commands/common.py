@@ -8,27 +8,17 @@ from __future__ import annotations
 import argparse
 import os
 import stat
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bce_grad.host_backend.errors import OpError
+from bce_grad.op_support import DTYPES, REDUCTIONS, numpy_dtype  # noqa: F401  (the one table)
 from bce_grad.tools.deploy.files import write_output
 
 if TYPE_CHECKING:
     import numpy as np
 
-DTYPES = ("float16", "bfloat16", "float32")
-REDUCTIONS = ("none", "mean", "sum")
 #: The first bytes of every .npy file.
 NPY_MAGIC = b"\x93NUMPY"
-
-
-def numpy_dtype(name: str) -> np.dtype:
-    """The numpy dtype for ``float16``, ``bfloat16`` (``ml_dtypes``) or ``float32``."""
-    import ml_dtypes
-    import numpy as np
-
-    return np.dtype(ml_dtypes.bfloat16 if name == "bfloat16" else name)
 
 
 def soc_arg(text: str) -> str:

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from bce_grad.host_backend.errors import OpError
+from bce_grad.op_support import CANN_DTYPES, OP_TYPE, REDUCTIONS, soc_dir_for_short_soc
 from bce_grad.resources import op_info_dir
 from bce_grad.tools.deploy.ini_parser import OpInfoError, ParsedIni, parse_ini_files
 
@@ -28,24 +29,15 @@ __all__ = [
     "op_info_json", "io_params", "dtype_columns",
 ]
 
-OP_TYPE = "BinaryCrossEntropyGrad"
 #: ``op_info_cfg/ai_core``, found through the import system (package data when installed).
 OP_INFO_DIR = op_info_dir()
 
-#: Values of the ``reduction`` attr. The .ini only says ``attr_reduction.value=all``;
-#: the op's contract (reference/cann-operator.md §1) restricts it to these.
-REDUCTIONS = ("none", "mean", "sum")
 #: paramType values CANN accepts for inputs and outputs.
 IO_PARAM_TYPES = ("required", "optional", "dynamic")
 #: paramType values for attributes.
 ATTR_PARAM_TYPES = ("required", "optional")
-#: CANN's op info dtype names, mapped to numpy-style names.
-INI_DTYPES = {
-    "float16": "float16", "float": "float32", "float32": "float32", "double": "float64",
-    "bfloat16": "bfloat16", "int8": "int8", "int16": "int16", "int32": "int32",
-    "int64": "int64", "uint8": "uint8", "uint16": "uint16", "uint32": "uint32",
-    "uint64": "uint64", "bool": "bool", "complex64": "complex64", "complex128": "complex128",
-}
+#: CANN's op info dtype names, mapped to numpy-style names (``bce_grad.op_support``).
+INI_DTYPES = CANN_DTYPES
 #: CANN's op info format names.
 INI_FORMATS = (
     "ND", "NCHW", "NHWC", "HWCN", "CHWN", "NC1HWC0", "NC1HWC0_C04", "C1HWNCoC0",
@@ -65,14 +57,6 @@ def _list_soc_dirs() -> tuple[str, ...]:
 
 #: SoC directory names (``ascend910b``, ...), listed from ``op_info_cfg/ai_core/``.
 SOC_DIRS: tuple[str, ...] = _list_soc_dirs()
-
-
-def soc_dir_for_short_soc(short_soc: str) -> str:
-    """Map a short SoC version (``"Ascend910B"``) to its op info directory (``"ascend910b"``).
-
-    The directory need not exist; check membership in :data:`SOC_DIRS` where it matters.
-    """
-    return short_soc.lower()
 
 
 def _is_io(key1: str) -> bool:
