@@ -29,6 +29,9 @@ class OpContext:
         self._op_infos: list[Any] = []
         self._tokens: list[Token] = []
         self.implicit = False
+        #: vars declared with ``tbe.dsl.var`` during this compile, by handle; holding them keeps
+        #: their handles from being reused while the context lives.
+        self.declared_vars: dict[int, Any] = {}
 
     def __enter__(self) -> "OpContext":
         self._tokens.append(_current.set(self))

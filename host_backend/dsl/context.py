@@ -4,28 +4,35 @@ CANN opens one context per classified case. Inside it, :func:`var` declares
 symbolic values. A var that appears in a tensor shape is a dynamic dim, bound
 from the tensors at launch; any other var is a *runtime scalar* (such as a mean
 coefficient) that the operator's host tiling function supplies at launch.
+
+No state here is process-wide: the open compute contexts are context-local (a
+:class:`contextvars.ContextVar`), and the declared vars belong to the compile's
+``OpContext`` (``tbe_context``), so threads compiling at once never see each other's vars
+and a compile never sees a finished one's.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterator
 
 from tvm import te, tirx
 
-_stack: list[dict] = []
-#: Addresses of every var declared with :func:`var`, to tell runtime scalars from other vars.
-_declared: set[int] = set()
+from bce_grad.host_backend import op_context
+
+#: The compute contexts open in this thread or task, innermost last.
+_open: ContextVar[tuple[dict, ...]] = ContextVar("bce_grad_dsl_compute", default=())
 
 
 @contextmanager
 def compute() -> Iterator[dict]:
     """Open a compute context for one case; yields its record of declared vars."""
     record = {"vars": []}
-    _stack.append(record)
+    token = _open.set((*_open.get(), record))
     try:
         yield record
     finally:
-        _stack.pop()
+        _open.reset(token)
 
 
 def var(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
@@ -44,12 +51,17 @@ def var(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
         Accepted for CANN compatibility.
     """
     symbol = te.var(name, dtype=dtype)
-    _declared.add(symbol.__chandle__())
-    if _stack:
-        _stack[-1]["vars"].append(symbol)
+    op_context.get_context().declared_vars[symbol.__chandle__()] = symbol
+    records = _open.get()
+    if records:
+        records[-1]["vars"].append(symbol)
     return symbol
 
 
 def is_declared(symbol: tirx.Var) -> bool:
-    """Whether ``symbol`` was declared with :func:`var`."""
-    return symbol.__chandle__() in _declared
+    """Whether ``symbol`` was declared with :func:`var` in the compile running here."""
+    context = op_context.current_context()
+    if context is None:
+        return False
+    known = context.declared_vars.get(symbol.__chandle__())
+    return known is not None and known.same_as(symbol)
