@@ -1,13 +1,27 @@
-"""``tbe.dsl.build``: compile scheduled cases into ``kernel_meta/<name>.{so,json}``.
+"""``tbe.dsl.build``: compile scheduled cases into ``kernel_meta/<name>.{so,o,json}``.
 
-The ``.so`` holds one function per case. The ``.json`` describes the kernel:
-name, SoC, backend target, each case's tensor order, dtypes and shapes (a
-dynamic dim is the name of its var), its runtime scalars, the compile info and
-a SHA-256 of the scheduled TIR, plus ``so_sha256``, the SHA-256 of the ``.so``
-(a loader checks it before opening the file). Both files are written to temporary
-names (``.<file>.<pid>.<random>``, so a cleaner can tell an orphan of a killed
-build) and renamed into place, the JSON last, so a crash never leaves a
-half-written kernel that looks complete.
+The ``.so`` holds one function per case; it is what the host loads and runs. The
+``.o`` is the kernel's object code as LLVM emitted it (the relocatable ELF object the
+``.so`` is linked from; several objects, as a CUDA build has, are merged with
+``cc -r``). CANN's kernel directory holds ``<kernel>.o`` and ``<kernel>.json``, and its
+tools look for both, so the host writes the object file too. The host runs the
+``.so``; nothing loads the ``.o``.
+
+The ``.json`` describes the kernel twice over:
+
+- the host's own keys: name, SoC, backend target, each case's tensor order, dtypes
+  and shapes (a dynamic dim is the name of its var), its runtime scalars, the compile
+  info, a SHA-256 of the scheduled TIR and ``so_sha256``, the SHA-256 of the ``.so``
+  (a loader checks it before opening the file);
+- CANN's kernel-description keys (:func:`cann_kernel_keys`), as TBE's build writes them
+  beside a ``.o``: ``binFileName``, ``binFileSuffix``, ``blockDim``, ``kernelName``,
+  ``magic``, ``opParaSize``, ``parameters``, ``sha256`` (of the ``.o``) and
+  ``workspace``. This function is the one place that decides their values.
+
+Every file is written to a temporary name (``.<file>.<pid>.<random>``, so a cleaner
+can tell an orphan of a killed build) and renamed into place: the ``.so``, then the
+``.o``, the JSON last, so a crash never leaves a half-written kernel that looks
+complete.
 
 The output directory is context-local (:func:`kernel_meta_at`), and the compile
 context that collected the compile info ends with the build. This module imports
@@ -19,6 +33,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,6 +56,16 @@ KERNEL_NAME_RULE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 _meta_dir: ContextVar[Path | None] = ContextVar("bce_grad_kernel_meta", default=None)
 #: Whether compiles in this context declare their inputs with symbolic strides (generic kernels).
 _strided: ContextVar[bool] = ContextVar("bce_grad_strided_inputs", default=False)
+
+#: ``binFileSuffix``: CANN's AI Core kernels are ``<binFileName>.o``.
+BIN_FILE_SUFFIX = ".o"
+#: ``magic`` of a host kernel, followed by the target kind (``BCE_GRAD_HOST_LLVM``). CANN
+#: writes ``RT_DEV_BINARY_MAGIC_ELF`` for AI Core kernels; no CANN runtime accepts a host
+#: magic, so a host object is never handed to an NPU, and the host stand-in of the runtime
+#: (:mod:`bce_grad.cann_compat.rts`) checks it.
+HOST_MAGIC_PREFIX = "BCE_GRAD_HOST_"
+#: Bytes the host tiling data of one launch may take (``opParaSize`` of a dynamic kernel).
+HOST_TILING_CAPACITY = 4096
 
 
 def check_kernel_name(kernel_name: str, param_name: str = "kernel_name") -> None:
@@ -111,6 +137,77 @@ def _describe(tensors: Sequence[te.Tensor], outputs: Sequence[te.Tensor]) -> lis
              "dtype": str(t.dtype), "shape": [_dim(d) for d in t.shape]} for t in tensors]
 
 
+def is_dynamic(meta: dict) -> bool:
+    """Whether a kernel has symbolic dims or runtime scalars (its launch takes tiling data).
+
+    Parameters
+    ----------
+    meta : dict
+        The host keys of a kernel's JSON (``cases`` is read).
+    """
+    return any(case["scalars"] or any(isinstance(d, str) for t in case["tensors"] for d in t["shape"])
+               for case in meta["cases"])
+
+
+def cann_kernel_keys(meta: dict, bin_sha256: str) -> dict:
+    """CANN's kernel-description keys for a host kernel.
+
+    Names and meanings follow what TBE's build writes beside a ``.o`` and what CANN's
+    op_test_frame reads (``AscendOpKernel._parse_json_file``: ``blockDim``,
+    ``kernelName``, ``magic``, ``workspace.size``, ``opParaSize``).
+
+    Parameters
+    ----------
+    meta : dict
+        The host keys of the kernel's JSON (``name``, ``target``, ``cases``).
+    bin_sha256 : str
+        SHA-256 (hex) of ``<binFileName><binFileSuffix>``, as CANN's ``sha256`` key.
+
+    Returns
+    -------
+    dict
+        ``binFileName`` (the kernel name), ``binFileSuffix`` (``".o"``), ``blockDim``
+        (1: one host call, the kernel parallelises itself), ``kernelName`` (the stub name:
+        ``<name>__kernel0`` as CANN names a static kernel's; the kernel name for a dynamic
+        one, whose stubs are ``<name>_<tiling key>``), ``magic``
+        (:data:`HOST_MAGIC_PREFIX` + target kind), ``opParaSize`` (bytes of tiling data:
+        :data:`HOST_TILING_CAPACITY` for a dynamic kernel, 0 for a static one),
+        ``parameters`` (no atomic-clean arguments: ``[]``), ``sha256`` and ``workspace``
+        (none: ``{"num": 0, "size": []}``).
+    """
+    name = meta["name"]
+    dynamic = is_dynamic(meta)
+    return {
+        "binFileName": name,
+        "binFileSuffix": BIN_FILE_SUFFIX,
+        "blockDim": 1,
+        "kernelName": name if dynamic else f"{name}__kernel0",
+        "magic": HOST_MAGIC_PREFIX + str(meta["target"]["kind"]).upper(),
+        "opParaSize": HOST_TILING_CAPACITY if dynamic else 0,
+        "parameters": [],
+        "sha256": bin_sha256,
+        "workspace": {"num": 0, "size": []},
+    }
+
+
+def _write_object(objects: Sequence[str], out: str) -> None:
+    """Write the object code the ``.so`` was linked from to ``out`` (one relocatable object)."""
+    found = [path for path in objects if str(path).endswith(".o")]
+    if not found:
+        raise OpError("E80000", "build: the parameter[target] should produce object code, but the "
+                      "export linked no .o file", param_name="target")
+    if len(found) == 1:
+        shutil.copyfile(found[0], out)
+        return
+    from tvm.support import cc
+
+    done = subprocess.run([cc.get_cc() or "cc", "-r", "-nostdlib", "-o", out, *found],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OpError("E80000", f"build: merging the kernel's objects into one .o failed: "
+                      f"{done.stderr.strip()[-400:]}", param_name="target")
+
+
 def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
     os.close(fd)
@@ -123,7 +220,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
-    """Compile ``sch`` and write ``kernel_meta/<name>.so`` and ``.json``.
+    """Compile ``sch`` and write ``kernel_meta/<name>.so``, ``.o`` and ``.json``.
 
     Parameters
     ----------
@@ -190,12 +287,26 @@ def _build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
     out_dir = kernel_meta_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     so_path = out_dir / f"{name}.so"
-
-    def export(tmp: str) -> None:
-        executable.export_library(tmp)
-        meta["so_sha256"] = file_sha256(tmp)
-
-    _atomic_write(so_path, export)
+    bin_path = out_dir / f"{name}{BIN_FILE_SUFFIX}"
     json_path = out_dir / f"{name}.json"
+    linked: list[str] = []
+
+    def link(output: str, objects: list, **kwargs: object) -> object:
+        from tvm.support import cc
+
+        linked[:] = [str(o) for o in objects]
+        return cc.create_shared(output, objects, **kwargs)
+
+    with tempfile.TemporaryDirectory(prefix="bce_grad_objects.") as workspace:
+        def export(tmp: str) -> None:
+            executable.export_library(tmp, fcompile=link, workspace_dir=workspace)
+            meta["so_sha256"] = file_sha256(tmp)
+
+        def write_object(tmp: str) -> None:
+            _write_object(linked, tmp)
+            meta.update(cann_kernel_keys(meta, file_sha256(tmp)))
+
+        _atomic_write(so_path, export)
+        _atomic_write(bin_path, write_object)
     _atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     return json_path

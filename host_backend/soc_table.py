@@ -26,13 +26,17 @@ class SocInfo:
     short_soc_version : str
         The family, such as ``"Ascend910B"``.
     core_num : int
-        AI cores.
+        AI cores (the platform ini's ``ai_core_cnt``).
     ub_size : int
         Unified buffer bytes per core.
     fp32_vector : bool
         Whether vector arithmetic accepts float32.
     bf16 : bool
         Whether bfloat16 is supported.
+    vector_core_num : int or None
+        Vector cores (``vector_core_cnt``) where the table's source states it, else None.
+    source : str
+        Where the entry's numbers come from (the table entry's ``source``).
     """
 
     soc_version: str
@@ -41,6 +45,8 @@ class SocInfo:
     ub_size: int
     fp32_vector: bool
     bf16: bool
+    vector_core_num: int | None = None
+    source: str = ""
 
 
 def _load(path: Path = _TABLE_PATH) -> dict[str, dict]:
@@ -112,6 +118,7 @@ def soc_info(soc_version: str) -> SocInfo:
     entry = SOC_TABLE[short]
     full = soc_version if soc_version != short else entry["soc_versions"][0]
     cores = entry["core_num"]
+    vector = entry.get("vector_core_num")
     return SocInfo(
         soc_version=full,
         short_soc_version=short,
@@ -119,6 +126,8 @@ def soc_info(soc_version: str) -> SocInfo:
         ub_size=int(entry["ub_size"]),
         fp32_vector=bool(entry["fp32_vector"]),
         bf16=bool(entry["bf16"]),
+        vector_core_num=None if vector is None else int(vector.get(full, vector["default"])),
+        source=str(entry.get("source", "")),
     )
 
 

@@ -4,10 +4,10 @@
    :class:`~bce_grad.cann_compat.rts.HostRTSApi` where the frame looks it up
    (``op_test_frame.runtime`` and ``op_test_frame.common.ascend_tbe_op``).
 2. The frame calls an operator function with the host build writing to the frame's
-   ``KERNEL_DIR`` (``./kernel_meta``); the kernel it built then gets CANN's kernel
-   description (:func:`bce_grad.cann_compat.kernel_desc.describe`), whichever ``build``
-   the operator called (the layer's, or the host backend's through the project's
-   ``platform_adapter``).
+   ``KERNEL_DIR`` (``./kernel_meta``); whichever ``build`` the operator called (the
+   layer's, or the host backend's through the project's ``platform_adapter``), it wrote
+   ``<kernel>.o`` and CANN's kernel-description keys, which
+   :func:`bce_grad.cann_compat.kernel_desc.describe` checks.
 3. The 2022 ``OpUTTestRunner._execute_one_soc`` leaves ``run_cfg`` unbound when no
    simulator mode is given (compile-only runs crash, on CANN too): it gets ``None`` then.
 
@@ -52,7 +52,10 @@ def _describe_after(call_op_func):
         kernel_name = self._get_kernel_name(run_soc_version, case_info)  # pylint: disable=protected-access
         json_path = os.path.join(self.KERNEL_DIR, kernel_name + ".json")
         if ok and os.path.exists(json_path) and os.path.exists(json_path[:-5] + ".so"):
-            describe(json_path)
+            try:
+                describe(json_path)  # build wrote the .o and CANN's keys; a stale kernel fails here
+            except FileNotFoundError as err:
+                return False, str(err)
         expects_kernel = getattr(case_info, "expect", "success") == "success"
         if ok and check_exist and expects_kernel and not self._check_kernel_so_exist(self.KERNEL_DIR, kernel_name):  # pylint: disable=protected-access
             return False, f'Call op func success, but "{kernel_name}.o" or "{kernel_name}.json" not found.'

@@ -1,69 +1,55 @@
-"""CANN's kernel description beside a host kernel: ``<kernel>.o`` and the ``.json`` keys.
+"""CANN's kernel description beside a host kernel, as ``build`` writes it.
 
 CANN's op_test_frame checks that ``kernel_meta/<kernel>.o`` exists and reads ``blockDim``,
 ``kernelName``, ``magic``, ``workspace`` and ``opParaSize`` from ``<kernel>.json``
-before it hands the binary to its runtime. On the host the binary is the ``.so`` that
-``build`` wrote; ``<kernel>.o`` is a copy of its bytes (checked against ``so_sha256`` by
-:mod:`bce_grad.cann_compat.rts`) and the keys describe how the host stand-in of the
-runtime launches it. :func:`describe` is idempotent: a kernel that already carries the
-keys (a ``build`` that writes them itself) is left alone.
+before it hands the binary to its runtime. The host's ``tbe.dsl.build``
+(:mod:`bce_grad.host_backend.build`) writes ``<kernel>.o`` and those keys itself; it is the
+one place that decides them (:func:`~bce_grad.host_backend.build.cann_kernel_keys`). This
+module only re-exports the names the compat layer uses and checks that a kernel carries
+its description (:func:`describe`).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-#: ``magic`` of a host kernel: no CANN runtime accepts it, the host stand-in checks it.
-HOST_MAGIC_PREFIX = "BCE_GRAD_HOST_"
-#: Bytes the host tiling data of one launch may take (``opParaSize`` of a dynamic kernel).
-HOST_TILING_CAPACITY = 4096
+from bce_grad.host_backend.build import (  # noqa: F401 - re-exported for the compat layer
+    BIN_FILE_SUFFIX, HOST_MAGIC_PREFIX, HOST_TILING_CAPACITY, cann_kernel_keys, file_sha256, is_dynamic,
+)
 
-
-def is_dynamic(meta: dict) -> bool:
-    """Whether a kernel has symbolic dims or runtime scalars (its launch needs tiling data)."""
-    return any(case["scalars"] or any(isinstance(d, str) for t in case["tensors"] for d in t["shape"])
-               for case in meta["cases"])
-
-
-def cann_keys(meta: dict) -> dict:
-    """The CANN kernel-description keys for a host kernel's JSON content."""
-    name = meta["name"]
-    dynamic = is_dynamic(meta)
-    return {
-        "binFileName": name,
-        "binFileSuffix": ".o",
-        "blockDim": 1,  # one host call; the kernel parallelises itself
-        "kernelName": name if dynamic else f"{name}__kernel0",  # CANN's stub names
-        "magic": HOST_MAGIC_PREFIX + str(meta["target"]["kind"]).upper(),
-        "workspace": {"num": 0, "size": []},
-        "opParaSize": HOST_TILING_CAPACITY if dynamic else 0,
-    }
+#: The CANN keys a described kernel's JSON carries.
+CANN_KEYS = ("binFileName", "binFileSuffix", "blockDim", "kernelName", "magic", "opParaSize",
+             "parameters", "sha256", "workspace")
 
 
 def describe(json_path: str | os.PathLike) -> Path:
-    """Write ``<kernel>.o`` and CANN's keys for the host kernel at ``json_path``; return the ``.o``."""
+    """Check that the host kernel at ``json_path`` carries CANN's description; return its ``.o``.
+
+    Parameters
+    ----------
+    json_path : str or PathLike
+        ``<kernel>.json`` written by the host ``build``.
+
+    Returns
+    -------
+    Path
+        ``<binFileName><binFileSuffix>`` beside the JSON.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the JSON lacks CANN's keys, or the object file it names is missing or does
+        not match its ``sha256`` (a kernel from an older build: rebuild it).
+    """
     json_path = Path(json_path)
     meta = json.loads(json_path.read_text())
-    so_path = json_path.with_suffix(".so")
-    bin_path = json_path.with_suffix(".o")
-    keys = cann_keys(meta)
-    if not bin_path.exists() or bin_path.stat().st_size != so_path.stat().st_size:
-        _atomic(bin_path, lambda tmp: shutil.copyfile(so_path, tmp))
-    if any(meta.get(k) != v for k, v in keys.items()):
-        meta.update(keys)
-        _atomic(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    missing = [key for key in CANN_KEYS if key not in meta]
+    if missing:
+        raise FileNotFoundError(f"{json_path} lacks CANN's kernel-description keys "
+                                f"{', '.join(missing)}; rebuild the kernel with bce_grad's build")
+    bin_path = json_path.with_name(f"{meta['binFileName']}{meta['binFileSuffix']}")
+    if not bin_path.is_file() or file_sha256(bin_path) != meta["sha256"]:
+        raise FileNotFoundError(f"{bin_path} is missing or does not match the sha256 of "
+                                f"{json_path.name}; rebuild the kernel")
     return bin_path
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -87,13 +87,10 @@ class CompatModule(types.ModuleType):
 # ---- the host functions some names map to -------------------------------------------------
 
 def _build(sch, config: dict):
-    """``tbe.dsl.build`` / ``cce_build_code``: the host build, then CANN's kernel description."""
-    from bce_grad.cann_compat.kernel_desc import describe
+    """``tbe.dsl.build`` / ``cce_build_code``: the host build (it writes CANN's ``.o`` and keys)."""
     from bce_grad.host_backend.build import build
 
-    json_path = build(sch, config)
-    describe(json_path)
-    return json_path
+    return build(sch, config)
 
 
 def _te_set_version(soc_version: str, core_type: str = "AiCore", *_: object, **__: object) -> str:

@@ -7,7 +7,9 @@ the same signatures and return types (``ctypes.c_void_p`` addresses, ``(bytes, p
 from :meth:`~HostRTSApi.get_data_from_hbm`), over host memory it owns, and launches host
 kernels built by the host backend:
 
-- the binary ``<kernel>.o`` must match the ``so_sha256`` of its ``<kernel>.json``;
+- the binary ``<kernel>.o`` must match the ``sha256`` of its ``<kernel>.json`` (its
+  launches run the ``.so`` the same build linked from it, which the host loader checks
+  against ``so_sha256``);
 - a static kernel's arguments are its tensors, in the kernel's order, with the shapes its
   JSON records; a dynamic kernel gets one more argument, the tiling data of
   :func:`bce_grad.cann_compat.tiling.do_op_tiling`, which carries the actual shapes and
@@ -188,10 +190,10 @@ class HostRTSApi:  # pylint: disable=too-many-public-methods
             raise ValueError(f"register_device_binary_kernel: {bin_path} has magic [{magic}]; the "
                              f"host runtime runs host kernels only (magic "
                              f"{kernel_desc.HOST_MAGIC_PREFIX}<TARGET>, from bce_grad's build)")
-        expected = meta.get("so_sha256")
-        if expected and hashlib.sha256(bin_path.read_bytes()).hexdigest() != expected:
+        expected = meta.get("sha256")
+        if not expected or hashlib.sha256(bin_path.read_bytes()).hexdigest() != expected:
             raise ValueError(f"register_device_binary_kernel: {bin_path} does not match the "
-                             f"so_sha256 of {json_path.name}; rebuild the kernel")
+                             f"sha256 of {json_path.name}; rebuild the kernel")
         handle = len(self._binaries) + 1
         self._binaries[handle] = json_path
         return ctypes.c_void_p(handle)

@@ -68,7 +68,7 @@ def test_build_writes_kernel_meta_and_runs_any_shape(tmp_path):
         sch = auto_schedule(res)
         with kernel_meta_at(tmp_path):
             path = tbe.build(sch, {"name": "bce_like", "tensor_list": [x, g, res]})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bce_like.json", "bce_like.so"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bce_like.json", "bce_like.o", "bce_like.so"]
     meta = json.loads(path.read_text())
     assert meta["name"] == "bce_like" and meta["soc_version"] == "Ascend910_9391"
     assert meta["short_soc_version"] == "Ascend910_93"
@@ -187,3 +187,23 @@ def test_cuda_products_are_never_contracted():
     script = mod.script()
     assert "__fmul_rn" in script and "arithmetic.fence" not in script
     assert make_target("cuda").kind.name == "cuda"
+
+
+@pytest.mark.parametrize("rows", [1, 3, 70])
+def test_int64_dynamic_outer_dim_with_int32_static_inner_dim(rows, tmp_path):
+    """x (n: int64 var, 16: int32 const) with y (1, 16): the loops take the widest index type
+    and each block binding is cast back to its iter var's type (used to fail to build with
+    "Loop variable's dtype (int32) is narrower than ... (int64)")."""
+    from testcases.backend.dsl_harness import build_and_run
+
+    n = te.var("n", "int64")
+    rng = np.random.default_rng(rows)
+    x = rng.uniform(0.1, 0.9, (rows, 16)).astype(np.float32)
+    y = rng.uniform(0.1, 0.9, (1, 16)).astype(np.float32)
+
+    def compute(a, b):
+        return tbe.vsub(a, tbe.broadcast(b, a.shape))
+
+    out, _ = build_and_run(compute, [x, y], ["float32", "float32"], [(n, 16), (1, 16)],
+                           (rows, 16), np.float32, tmp_path)
+    assert np.array_equal(out, x - y)

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compile", help="compile the kernel into kernel_meta/ without running it",
         description=(
             "Compile BinaryCrossEntropyGrad for one shape and dtype into kernel_meta/<name>.so "
-            "and .json. Static by default (exact shapes); --dynamic builds the dynamic entry, "
+            "(the host library), <name>.o (its object code, as CANN's kernel_meta holds) and "
+            "<name>.json (the host's and CANN's kernel description). Static by default (exact shapes); --dynamic builds the dynamic entry, "
             "where -1 dims and unknown rank (-2) are allowed."),
         epilog="Example: bce-grad compile --shape=-1,4096 --dtype float16 --dynamic")
     parser.add_argument("--shape", type=_shape, required=True,
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         with kernel_meta_at(args.kernel_meta) as out_dir:
             binary_cross_entropy_grad(dict(desc), dict(desc), dict(desc), weight, dict(desc),
                                       args.reduction, args.kernel_name)
-    print(f"built {out_dir / args.kernel_name}.so and .json for {info.soc_version} "
+    built = ", ".join(str(out_dir / f"{args.kernel_name}{suffix}") for suffix in (".so", ".o", ".json"))
+    print(f"built {built} for {info.soc_version} "
           f"({'dynamic' if args.dynamic else 'static'}, {args.dtype}, reduction={args.reduction})")
     return 0
