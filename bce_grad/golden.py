@@ -9,6 +9,13 @@ Two variants share one function:
 - ``compute_dtype="float16"``: CANN's branch for SoCs without float32 vector math:
   every step rounds to float16 and the eps 1e-12 underflows to 0.
 
+The mean coefficient follows CANN, which computes it two ways (see
+:func:`mean_coefficient`): ``mean_cof="tiling"`` (the default) is the runtime scalar of
+CANN's op tiling, ``1.0f / d0 / d1 / ...`` divided in float32 over x's dims in order, which
+every dynamic kernel gets (the numpy API, the native runtime, ``bce-grad aot`` packages and
+the framework ops); ``mean_cof="constant"`` is the static entry's compile-time constant
+``float32(1.0 / numel(x))``. They differ by 1 ulp for some shapes (e.g. (7, 11)).
+
 Every UT, ST, benchmark and the demo import this module; none copies it.
 """
 from __future__ import annotations
@@ -20,6 +27,8 @@ import numpy as np
 
 EPS = 1e-12
 REDUCTIONS = ("none", "mean", "sum")
+#: How a kernel gets its mean coefficient: CANN's op tiling, or the static entry's constant.
+MEAN_COF_KINDS = ("tiling", "constant")
 _NP_DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64,
               "bfloat16": ml_dtypes.bfloat16}
 
@@ -29,15 +38,59 @@ def np_dtype(name: str) -> np.dtype:
     return np.dtype(_NP_DTYPES[name])
 
 
+def mean_coefficient(shape, kind: str = "tiling", compute_dtype: str = "float32") -> np.generic:
+    """The coefficient ``1/numel(x)`` of ``reduction="mean"``, rounded as CANN rounds it.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        x's shape, in order (the tiling divides dim by dim, so the order matters).
+    kind : {"tiling", "constant"}
+        ``"tiling"``: CANN's op tiling (``op_tiling/binary_cross_entropy_grad.cc``) starts from
+        ``1.0f`` and divides by each dim of x in float32, in order; on the float16 branch the
+        float32 result is then rounded to float16. Dynamic kernels get this value.
+        ``"constant"``: the static entry's ``1.0 / numel`` in double precision, rounded once to
+        the compute dtype (a kernel compiled with every dim of x known, dynamic entry included).
+    compute_dtype : {"float32", "float16", "float64"}
+        The dtype the kernel multiplies in; ``"float64"`` gives the exact ``1/numel``.
+
+    Returns
+    -------
+    numpy scalar
+        The coefficient in ``compute_dtype``; 0 when x is empty (the kernel then never runs).
+
+    Examples
+    --------
+    >>> mean_coefficient((7, 11)) == np.float32(1 / 77)
+    np.False_
+    >>> mean_coefficient((7, 11), "constant") == np.float32(1 / 77)
+    np.True_
+    """
+    if kind not in MEAN_COF_KINDS:
+        raise ValueError(f"kind should be one of {MEAN_COF_KINDS}, got {kind!r}")
+    calc = np_dtype(compute_dtype)
+    dims = [int(d) for d in shape]
+    count = math.prod(dims)
+    if count == 0:
+        return calc.type(0.0)
+    if compute_dtype == "float64" or kind == "constant":
+        return calc.type(1.0 / count)
+    cof = np.float32(1.0)
+    for dim in dims:
+        cof = np.float32(cof / np.float32(dim))
+    return calc.type(cof)
+
+
 def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: np.ndarray,
                                      weight: np.ndarray | None = None, reduction: str = "mean",
                                      compute_dtype: str = "float64",
-                                     out_dtype: str | None = None) -> np.ndarray:
+                                     out_dtype: str | None = None,
+                                     mean_cof: str = "tiling") -> np.ndarray:
     """Reference gradient of binary cross entropy with respect to ``x``.
 
     ``out = grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)``, times
-    ``1/numel(x)`` when ``reduction == "mean"`` (0 when x is empty). y, grad_output
-    and weight broadcast to x's shape.
+    ``1/numel(x)`` when ``reduction == "mean"`` (0 when x is empty; rounded as
+    :func:`mean_coefficient` says). y, grad_output and weight broadcast to x's shape.
 
     Parameters
     ----------
@@ -51,6 +104,10 @@ def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: 
         The dtype every step computes and rounds in.
     out_dtype : str, optional
         Round the result to this dtype at the end; default: ``compute_dtype``.
+    mean_cof : {"tiling", "constant"}
+        Which kernel's mean coefficient to use (:func:`mean_coefficient`): ``"tiling"`` for
+        dynamic kernels (the API, the runtime, packages), ``"constant"`` for the static entry.
+        No effect with ``compute_dtype="float64"`` (exact ``1/numel``).
 
     Returns
     -------
@@ -81,8 +138,7 @@ def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: 
             result = prep(weight) * result
         result = gc * result
         if reduction == "mean":
-            count = math.prod(shape)
-            result = result * calc.type(0.0 if count == 0 else 1.0 / count)
+            result = result * mean_coefficient(shape, mean_cof, compute_dtype)
         return np.asarray(result.astype(np_dtype(out_dtype or compute_dtype)))
 
 

@@ -3,8 +3,11 @@
 A :class:`Kernel` reads the JSON that ``build`` wrote, reads the ``.so`` once, checks
 those bytes against the SHA-256 the JSON records and opens a private copy of them with
 TVM's runtime only (:mod:`~bce_grad.host_backend.runtime_lib`, no compiler import), so
-no later change to the file can fault the process. On each call it picks the case whose static dims match the arrays, binds dynamic
-dims from the arrays' shapes, and passes runtime scalars by name. On the CPU the
+no later change to the file can fault the process. On each call it takes the arrays with
+their own shapes, picks the case that serves them and reshapes them for it
+(:meth:`Kernel.bind`: exact shapes, else the canonical broadcast pattern, else the
+elementwise case with broadcast inputs expanded), binds dynamic dims from the shapes,
+and passes runtime scalars by name. On the CPU the
 arrays are wrapped without copying (DLPack, any element-aligned address: kernels
 are declared with element alignment, see :mod:`bce_grad.host_backend.schedule.alignment`).
 bfloat16 arrays
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import threading
@@ -28,6 +32,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from bce_grad.host_backend import runtime_lib
+from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM, canonical_pattern
 from bce_grad.host_backend.errors import OpError
 
 #: Loaded kernels by (json path, json identity, .so identity); a cache keyed by content.
@@ -112,26 +117,106 @@ class Kernel:
                           self.name, "so_sha256")
         self.module = _open_private_copy(so_path, data)
         self._funcs = {case["function"]: self.module[case["function"]] for case in self.meta["cases"]}
+        self._canonical = [_canonical_of(case) for case in self.meta["cases"]]
 
     def case_for(self, shapes: Sequence[Sequence[int]]) -> dict:
-        """Return the case whose tensors match ``shapes`` (inputs then outputs)."""
-        for case in self.meta["cases"]:
-            specs = case["tensors"]
-            if len(specs) != len(shapes):
+        """Return the case that serves tensors of ``shapes`` (inputs then outputs).
+
+        See :meth:`bind` for how a case is chosen; this only names it.
+        """
+        return self._select([tuple(int(d) for d in s) for s in shapes])[0]
+
+    def bind(self, arrays: Sequence[np.ndarray]) -> tuple[dict, list[np.ndarray]]:
+        """Choose the case for ``arrays`` (inputs then outputs) and shape them for it.
+
+        The first rule that fits wins:
+
+        1. *Exact*: every array has its tensor's shape (a dynamic var takes one size).
+        2. *Canonical*: the arrays' canonical pattern (``classify.canonical_pattern``) is the
+           case's; each array is reshaped to the case's shape (static cases) or to its
+           canonical shape (dynamic cases, which ``classify`` writes in canonical form). An
+           input that broadcasts along an axis gets a dim of 1 there.
+        3. *Expanded*: no case fits, and one case is elementwise (every tensor one dynamic
+           dim, the same var): broadcasting inputs are expanded to the outputs' shape
+           (copied) and every array is flattened. ``classify`` compiles that case when
+           enumerating every broadcast variant would take too many cases.
+
+        Reshaping is a view for C-contiguous arrays (other inputs are copied when launched).
+
+        Returns
+        -------
+        (dict, list of numpy.ndarray)
+            The case, and the arrays to pass to it.
+
+        Raises
+        ------
+        OpError
+            E80000 when no case serves the shapes, or an output would need a copy to be
+            reshaped (it should be C-contiguous); E80017 when the shapes do not broadcast.
+        """
+        shapes = [tuple(a.shape) for a in arrays]
+        case, targets, expand = self._select(shapes)
+        roles = [t["role"] for t in case["tensors"]]
+        if expand:
+            out_shape = next(s for s, role in zip(shapes, roles) if role == "output")
+            try:
+                full = np.broadcast_shapes(*shapes)
+            except ValueError:
+                full = None
+            if full != out_shape:
+                raise OpError("E80017", f"kernel [{self.name}]: the input shapes "
+                              f"{[list(s) for s, r in zip(shapes, roles) if r == 'input']} should "
+                              f"broadcast to the output shape {list(out_shape)}",
+                              self.name, "shape")
+            arrays = [np.broadcast_to(a, full) if role == "input" else a
+                      for a, role in zip(arrays, roles)]
+        bound = []
+        for array, target, spec in zip(arrays, targets, case["tensors"]):
+            if tuple(array.shape) != tuple(target):
+                if spec["role"] == "output" and not array.flags.c_contiguous:
+                    raise OpError("E80000", f"kernel [{self.name}] writes output [{spec['name']}] "
+                                  f"in place through shape {list(target)}, so it should be "
+                                  f"C-contiguous", self.name, spec["name"])
+                array = np.ascontiguousarray(array).reshape(target)
+            bound.append(array)
+        return case, bound
+
+    def _select(self, shapes: list[tuple[int, ...]]) -> tuple[dict, list[tuple[int, ...]], bool]:
+        """(case, shape of each tensor for it, whether inputs must be expanded): see :meth:`bind`."""
+        cases = self.meta["cases"]
+        for case in cases:
+            if _fits([t["shape"] for t in case["tensors"]], shapes):
+                return case, shapes, False
+        canon = canonical_pattern(shapes) if shapes else []
+        for case, case_canon in zip(cases, self._canonical):
+            if case_canon is None or not _fits(case_canon, canon):
                 continue
-            if all(len(spec["shape"]) == len(shape) and all(
-                    isinstance(dim, str) or dim == size for dim, size in zip(spec["shape"], shape))
-                    for spec, shape in zip(specs, shapes)):
-                return case
+            specs = [t["shape"] for t in case["tensors"]]
+            static = all(isinstance(d, int) for spec in specs for d in spec)
+            return case, [tuple(s) for s in specs] if static else canon, False
+        for case in cases:
+            specs = [t["shape"] for t in case["tensors"]]
+            if len(specs) == len(shapes) and _is_elementwise(specs):
+                outs = {s for s, t in zip(shapes, case["tensors"]) if t["role"] == "output"}
+                if len(outs) == 1:
+                    return case, [(math.prod(next(iter(outs))),)] * len(shapes), True
         raise OpError("E80000", f"kernel [{self.name}] has no case for tensor shapes "
                       f"{[list(s) for s in shapes]}; its cases are "
-                      f"{[[t['shape'] for t in c['tensors']] for c in self.meta['cases']]}",
+                      f"{[[t['shape'] for t in c['tensors']] for c in cases]}",
                       op_name=self.name, param_name="shape")
 
     def __call__(self, arrays: Sequence[np.ndarray], scalars: Mapping[str, float] | None = None) -> None:
-        """Run the kernel in place: ``arrays`` are inputs then outputs, in tensor order."""
+        """Run the kernel in place: ``arrays`` are inputs then outputs, in tensor order.
+
+        The arrays take their own shapes (x's shape for the outputs of a broadcast kernel);
+        :meth:`bind` picks the case and reshapes them for it.
+        """
         scalars = dict(scalars or {})
-        case = self.case_for([a.shape for a in arrays])
+        for array in arrays:
+            if not isinstance(array, np.ndarray):
+                raise OpError("E80003", f"kernel [{self.name}] takes numpy arrays, but got "
+                              f"[{type(array).__name__}]", self.name, "arrays")
+        case, arrays = self.bind(arrays)
         for spec, array in zip(case["tensors"], arrays):
             if str(array.dtype) != spec["dtype"]:
                 raise OpError("E80008", f"kernel [{self.name}] expects tensor [{spec['name']}] of "
@@ -172,6 +257,44 @@ class Kernel:
             if spec["role"] == "output":
                 out = dev.numpy()
                 array[...] = out.view(array.dtype) if out.dtype != array.dtype else out
+
+
+def _fits(specs: Sequence[Sequence[int | str]], shapes: Sequence[Sequence[int]]) -> bool:
+    """Whether tensors of ``shapes`` fit a case's ``specs``: equal ranks, equal static dims, and
+    one size per dynamic var (a var names the same size wherever it appears)."""
+    if len(specs) != len(shapes):
+        return False
+    bound: dict[str, int] = {}
+    for spec, shape in zip(specs, shapes):
+        if len(spec) != len(shape):
+            return False
+        for dim, size in zip(spec, shape):
+            if isinstance(dim, str):
+                if bound.setdefault(dim, size) != size:
+                    return False
+            elif dim != size:
+                return False
+    return True
+
+
+def _canonical_of(case: dict) -> list | None:
+    """What a case's canonical pattern looks like: for a static case, the canonical pattern of
+    its shapes; for a dynamic case written in canonical form (as ``classify`` writes them), its
+    shapes (var names kept); None for another dynamic case (its arrays must match exactly)."""
+    specs = [list(t["shape"]) for t in case["tensors"]]
+    if not specs:
+        return None
+    plain = [[UNKNOWN_DIM if isinstance(d, str) else int(d) for d in spec] for spec in specs]
+    canon = canonical_pattern(plain)
+    if all(d != UNKNOWN_DIM for spec in plain for d in spec):
+        return canon
+    return specs if [tuple(s) for s in plain] == canon else None
+
+
+def _is_elementwise(specs: Sequence[Sequence[int | str]]) -> bool:
+    """Every tensor has one dim, the same dynamic var: an elementwise case."""
+    dims = {tuple(spec) for spec in specs}
+    return len(dims) == 1 and len(specs[0]) == 1 and isinstance(specs[0][0], str)
 
 
 def _key(json_path: str | Path) -> tuple:

@@ -4,12 +4,25 @@
     output = grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)
     output *= 1 / numel(x)                 when reduction == "mean" (0 when numel(x) == 0)
 
+The mean coefficient is rounded as CANN rounds it, which differs by path (1 ulp apart for
+some shapes, e.g. x (7, 11)):
+
+- a kernel compiled with every dim of x known (this static entry; the dynamic entry given a
+  fully known x) multiplies by the constant ``float32(1.0 / numel(x))``: ``1.0 / numel`` in
+  double precision, rounded once to the compute dtype (:func:`mean_cof_constant`), as CANN's
+  static and dynamic computes pass ``reduce_elts ** (-1)`` to ``tvm.const``;
+- a kernel with a dynamic dim in x takes the runtime scalar ``cof`` from the host tiling,
+  which follows CANN's ``op_tiling/binary_cross_entropy_grad.cc``: ``1.0f / d0 / d1 / ...``
+  divided in float32 over x's actual dims in order, then rounded to float16 when the compute
+  dtype is float16 (:func:`mean_cof_tiling`; the native runtime's C++ tiling does the same).
+
 ``output`` has x's shape; y, grad_output and weight broadcast to it. float16 and
 bfloat16 are computed in float32 and rounded once on SoCs whose vector unit has
 float32; elsewhere float16 is computed in float16, where the eps 1e-12 underflows
 to 0 (as CANN's own operator does).
 """
 import math
+import struct
 
 from impl.util.platform_adapter import (
     error_manager_vector, para_check, register_operator_compute, shape_util, tbe, tbe_context,
@@ -101,11 +114,72 @@ def _check_formats(tensors, kernel_name):
             f"formats are {formats}")
 
 
+def _round_float(value, dtype):
+    """``value`` rounded to nearest-even in ``dtype`` ("float32" or "float16"), as a float."""
+    code = {"float32": "f", "float16": "e"}[dtype]
+    return struct.unpack(code, struct.pack(code, value))[0]
+
+
+def mean_cof_constant(shape_x):
+    """The static coefficient ``1.0 / numel(x)`` in double precision (0 when x is empty).
+
+    CANN's static entry (and its dynamic compute when every dim is known) hands this double to
+    ``tvm.const`` in the compute dtype, so the kernel multiplies by it rounded once:
+    ``float32(1.0 / numel)``.
+
+    Parameters
+    ----------
+    shape_x : sequence of int
+        x's shape.
+
+    Returns
+    -------
+    float
+        ``1.0 / numel(x)``, or 0.0 for an empty x.
+    """
+    count = math.prod(int(d) for d in shape_x)
+    return 0.0 if count == 0 else 1.0 / count
+
+
+def mean_cof_tiling(shape_x, cof_dtype="float32"):
+    """The runtime coefficient of CANN's op tiling: ``1.0f / d0 / d1 / ...`` in float32.
+
+    CANN's ``op_tiling/binary_cross_entropy_grad.cc`` starts from ``float 1.0`` and divides by
+    each dim of x's actual shape in order, in float32 (each dim converted to float32 first); for
+    ``reduce_mean_cof_dtype == "float16"`` it converts that float32 to float16. Each step here
+    divides two float32 values in double precision and rounds to float32, which is the correctly
+    rounded float32 quotient (double holds more than 2 * 24 + 2 bits).
+
+    Parameters
+    ----------
+    shape_x : sequence of int
+        x's actual shape, in order (the order matters: (7, 11) and (11, 7) differ).
+    cof_dtype : {"float32", "float16"}
+        The kernel's compute dtype (its ``reduce_mean_cof_dtype``).
+
+    Returns
+    -------
+    float
+        The coefficient, exactly representable in ``cof_dtype``; 0.0 for an empty x (CANN's
+        division would give inf, but an empty x launches no kernel).
+    """
+    dims = [int(d) for d in shape_x]
+    if 0 in dims:
+        return 0.0
+    cof = 1.0
+    for dim in dims:
+        cof = _round_float(cof / _round_float(float(dim), "float32"), "float32")
+    return _round_float(cof, cof_dtype) if cof_dtype == "float16" else cof
+
+
 def _mean_cof(shape_x, calc_dtype):
-    """1/numel(x) as a constant when every dim is known, otherwise a runtime scalar."""
+    """The mean coefficient: a constant when every dim of x is known, else a runtime scalar.
+
+    The constant is :func:`mean_cof_constant` (CANN's static rounding); the scalar ``cof`` is
+    set per launch by the host tiling (:func:`mean_cof_tiling`, CANN's op tiling rounding).
+    """
     if all(isinstance(d, int) for d in shape_x):
-        count = math.prod(shape_x)
-        return tvm.const(0.0 if count == 0 else 1.0 / count, calc_dtype)
+        return tvm.const(mean_cof_constant(shape_x), calc_dtype)
     cof = tbe.var("cof", dtype=calc_dtype)
     if calc_dtype == "float16":
         tbe.var("cof_empty", dtype=calc_dtype)  # pads an fp16 scalar to 4 bytes in tiling data

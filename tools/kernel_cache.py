@@ -58,8 +58,8 @@ DEFAULT_MAX_MB = 512
 ORPHAN_AGE_S = 600
 PREFIX = "bce_grad_"
 #: Temporary files: ``.<kernel file>.<pid>.<random>`` (build) and ``...<pid>.load.<random>.so``.
-_TEMP = re.compile(rf"^\.(?:{PREFIX}[0-9a-f]+\.(?:so|json)|targets_[0-9a-f]+\.json)\.(\d+)\.")
-_ENTRY = re.compile(rf"^({PREFIX}[0-9a-f]+)\.(so|json|lock)$")
+_TEMP = re.compile(rf"^\.(?:{PREFIX}[0-9a-f]+\.(?:so|o|json)|targets_[0-9a-f]+\.json)\.(\d+)\.")
+_ENTRY = re.compile(rf"^({PREFIX}[0-9a-f]+)\.(so|o|json|lock)$")
 
 
 class KernelCacheWarning(RuntimeWarning):
@@ -212,6 +212,11 @@ class Entry:
         return self.directory / f"{self.name}.so"
 
     @property
+    def obj(self) -> Path:
+        """CANN's ``<kernel>.o`` that ``build`` writes beside the ``.so`` (the cache never reads it)."""
+        return self.directory / f"{self.name}.o"
+
+    @property
     def lock(self) -> Path:
         return self.directory / f"{self.name}.lock"
 
@@ -338,7 +343,7 @@ def _remove_entry(entry: Entry) -> bool:
     with _locked(entry.lock, blocking=False) as held:
         if not held:
             return False
-        for path in (entry.json, entry.so):
+        for path in (entry.json, entry.so, entry.obj):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         with contextlib.suppress(FileNotFoundError):
@@ -389,8 +394,11 @@ def _compile(entry: Entry, arrays: Mapping[str, np.ndarray], pattern: list[tuple
     from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
     dtypes = {name: str(a.dtype) for name, a in arrays.items()}
+    # a canonical pattern's dims other than 1 are > 1: range (2, None) makes classify compile
+    # this one pattern, not its "may be 1" variants
     descs = {n: {"shape": [UNKNOWN_DIM if d != 1 else 1 for d in shape], "dtype": dtypes[n],
-                 "format": "ND"} for n, shape in zip(arrays, pattern)}
+                 "format": "ND", "range": [(1, 1) if d == 1 else (2, None) for d in shape]}
+             for n, shape in zip(arrays, pattern)}
     output = {"shape": descs["x"]["shape"], "dtype": out_dtype, "format": "ND"}
     with platform.use_soc(info.soc_version), kernel_meta_at(entry.directory), OpContext("dynamic"):
         binary_cross_entropy_grad(descs["x"], descs["y"], descs["grad_output"], descs.get("weight"),
@@ -435,7 +443,7 @@ def get_kernel(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: str,
             if isinstance(damage, _Damaged) and not warned:
                 _warn(entry, str(damage))
             remove_orphans(entry.directory)
-            for path in (entry.json, entry.so):  # JSON first: never a JSON without its .so
+            for path in (entry.json, entry.so, entry.obj):  # JSON first: never a JSON without its .so
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             _compile(entry, arrays, pattern, out_dtype, reduction, info)

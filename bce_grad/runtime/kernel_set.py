@@ -6,9 +6,10 @@ character per canonical axis, ``d`` a dim or ``1`` broadcast, inputs joined by `
 (``dd_1d_dd_d1``: x, y broadcast on axis 0, grad_output, weight broadcast on axis 1).
 x is never ``1`` except in the all-ones pattern (x has one element).
 
-Reduction classes: ``mean`` kernels take the runtime scalar ``cof`` (1/numel(x)); they also
-serve none and sum exactly with cof = 1 (x * 1 == x in IEEE arithmetic), so a package needs
-``plain`` kernels (no scalar) only when asked for.
+Reduction classes: ``mean`` kernels take the runtime scalar ``cof`` (1/numel(x) as CANN's op
+tiling rounds it: ``1.0f / d0 / d1 / ...`` in float32, computed by the runtime's C++ tiling);
+they also serve none and sum exactly with cof = 1 (x * 1 == x in IEEE arithmetic), so a package
+needs ``plain`` kernels (no scalar) only when asked for.
 
 Kernels are compiled through the project's own path: the operator's dynamic entry
 (``impl.dynamic``) under ``platform.use_soc`` and ``kernel_meta_at``, as the kernel cache does.
@@ -18,6 +19,8 @@ Kernels are compiled through the project's own path: the operator's dynamic entr
     {"format": ..., "format_version": 1, "op_type": "BinaryCrossEntropyGrad",
      "soc_version": "Ascend910B1", "short_soc_version": "Ascend910B", "soc_dir": "ascend910b",
      "target": {"kind": "llvm", "mtriple": ..., "mcpu": ...}, "features": [...],
+     (the runtime refuses, E61001, a package whose mtriple's architecture or LLVM ``features``
+     this CPU lacks: checked with cpuid at open, before any kernel loads)
      "tvm_version": ..., "source_sha256": <kernel_cache.source_hash()>,
      "op_info": {"x": [dtypes], "y": ..., "grad_output": ..., "weight": ..., "output": ...},
      "kernels": [{"key", "name", "dtypes": [per input], "output", "reduction": "mean"|"plain",
@@ -81,7 +84,12 @@ class KernelSpec:
     def descriptions(self) -> tuple[list[dict], dict]:
         """Input descriptions (-1 for each dim, 1 where broadcast) and the output's, for the entry."""
         masks = ["d" * self.rank] * len(self.dtypes) if self.strided else self.pattern.split("_")
-        descs = [{"shape": [1 if c == "1" else -1 for c in mask], "dtype": dtype, "format": "ND"}
+        # a canonical pattern's dims other than 1 are > 1: range (2, None) makes classify compile
+        # this one pattern, not its "dim may be 1" variants (the strided kernel keeps classify's
+        # strided mode, one case)
+        descs = [{"shape": [1 if c == "1" else -1 for c in mask], "dtype": dtype, "format": "ND",
+                  **({} if self.strided else
+                     {"range": [(1, 1) if c == "1" else (2, None) for c in mask]})}
                  for mask, dtype in zip(masks, self.dtypes)]
         return descs, {"shape": list(descs[0]["shape"]), "dtype": self.output, "format": "ND"}
 
@@ -198,7 +206,7 @@ def op_info_dtypes(soc_version: str) -> dict[str, list[str]]:
     """The op info of ``soc_version``: param -> dtypes (``op_info_cfg``, the one source)."""
     from bce_grad.host_backend.errors import OpError
     from bce_grad.host_backend.soc_table import soc_info
-    from bce_grad.tools.deploy.op_info import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
+    from bce_grad.op_support import SOC_DIRS, soc_dir_for_short_soc, supported_dtypes
 
     soc_dir = soc_dir_for_short_soc(soc_info(soc_version).short_soc_version)
     if soc_dir not in SOC_DIRS:

@@ -28,6 +28,10 @@ ABI_VERSION = 1
 OK, ERR_ARGUMENT, ERR_NO_KERNEL, ERR_PACKAGE, ERR_LAUNCH, ERR_INTERNAL = range(6)
 MAX_RANK = 8
 _MESSAGE = re.compile(r"^\[(?P<code>E\d+)\] (?:In op\[(?P<op>[^\]]*)\], )?(?P<detail>.*)$", re.S)
+#: Where a message names its parameter, in the words the Python API's errors use (E80029 names
+#: the input that does not broadcast to x second, as CannRuntimeError's param_name picks it).
+_PARAM = re.compile(r"inputs\[[^\]]*\]\[(?P<pair>\w+)\]|(?:parameter|input/output|dim value)"
+                    r"\[(?P<one>\w+)\]")
 
 
 class KernelNotInPackage(OpError):
@@ -70,12 +74,14 @@ def _error(status: int, message: str) -> OpError:
     match = _MESSAGE.match(message)
     code, op, detail = (match.group("code"), match.group("op") or "", match.group("detail")) \
         if match else ("E61001", "", message)
+    named = _PARAM.search(detail)
+    param = (named.group("pair") or named.group("one")) if named else ""
     if status == ERR_NO_KERNEL:
-        return KernelNotInPackage(code, detail, op)
+        return KernelNotInPackage(code, detail, op, param)
     if status == ERR_ARGUMENT:
         kind = OpTypeError if code == "E80001" else OpValueError
-        return kind(code, detail, op)
-    return OpError(code, detail, op)
+        return kind(code, detail, op, param)
+    return OpError(code, detail, op, param)
 
 
 @functools.lru_cache(maxsize=None)

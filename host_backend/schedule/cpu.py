@@ -13,6 +13,12 @@ None when it does not fit (leaving the schedule untouched); the first that fits 
 auto-vectoriser rescues float32 but not float16 on CPUs without fp16 arithmetic
 (AVX2, F16C only). Full chunks here carry no guard, so TVM emits the vector code
 itself for whatever the target has; a chunk that ends a row runs as a scalar tail.
+
+:func:`guard_fp_mode` makes results independent of the caller's floating-point mode:
+on x86 every parallel task (and a serial kernel's body) saves MXCSR, runs in the IEEE
+default (round to nearest even, no flush-to-zero, no denormals-are-zero, the caller's
+exception masks) and restores it, so FTZ/DAZ set by the caller (``torch.set_flush_denormal``)
+never flushes a denormal, on the calling thread or on TVM's workers.
 """
 from __future__ import annotations
 
@@ -87,13 +93,26 @@ def _unravel(flat: tvm.ir.Expr, extents: list) -> list:
     return indices[::-1]
 
 
+def _realize(block, values: list) -> s_tir.SBlockRealize:
+    """Realise ``block`` at ``values``, each cast to its iter var's dtype where they differ (the
+    loops run in the widest index type of the block's extents)."""
+    bound = [value if str(value.ty) == str(iv.var.ty) else tirx.Cast(str(iv.var.ty), value)
+             for value, iv in zip(values, block.iter_vars)]
+    return s_tir.SBlockRealize(bound, True, block)
+
+
+def _widest_index_type(extents: list) -> str:
+    """``int64`` when any extent is 64-bit, else the extents' common type."""
+    types = {str(e.ty) for e in extents}
+    return "int64" if "int64" in types else str(extents[-1].ty)
+
+
 def _chunk_body(block, outer: list, start, row_len, width, lane, rest) -> tirx.IfThenElse:
     """One chunk of a row from ``start``: vectorised when full, a scalar loop when it ends short."""
     zero = tirx.const(0, str(width.ty))
-    full = tirx.For(lane, zero, width, ForKind.VECTORIZED,
-                    s_tir.SBlockRealize([*outer, start + lane], True, block))
+    full = tirx.For(lane, zero, width, ForKind.VECTORIZED, _realize(block, [*outer, start + lane]))
     tail = tirx.For(rest, zero, row_len - start, ForKind.SERIAL,
-                    s_tir.SBlockRealize([*outer, start + rest], True, block))
+                    _realize(block, [*outer, start + rest]))
     return tirx.IfThenElse(tirx.likely(start + width <= row_len), full, tail)
 
 
@@ -103,7 +122,7 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     With at least :data:`MANY_ROWS` rows (the outer axes, fused), the rows run in
     parallel and each walks its chunks: no division per chunk. With fewer rows,
     one parallel loop runs over every (row, chunk) pair, so a (2, N) kernel still
-    uses every thread. A full chunk is a vectorised loop with no guard; the chunk
+    uses every thread (one division per chunk finds its row, none when there is one row). A full chunk is a vectorised loop with no guard; the chunk
     that ends a row, when shorter, is a scalar loop. The vectorised lane loop never
     enters the parallel fusion: its index would need a div/mod per lane, which
     scalarises the chunk (measured: a (512, 4096) float16 row-broadcast kernel ran
@@ -117,8 +136,9 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
         Elements per vectorised chunk, from :func:`vector_chunk`.
     """
     block = realize.block
-    extents = [iv.dom.extent for iv in block.iter_vars]
-    dtype = str(extents[-1].ty)
+    dtype = _widest_index_type([iv.dom.extent for iv in block.iter_vars])
+    extents = [iv.dom.extent if str(iv.dom.extent.ty) == dtype else tirx.Cast(dtype, iv.dom.extent)
+               for iv in block.iter_vars]
     zero, width, row_len = tirx.const(0, dtype), tirx.const(chunk, dtype), extents[-1]
     per_row = tirx.floordiv(row_len + width - 1, width)
     rows = functools.reduce(operator.mul, extents[:-1], tirx.const(1, dtype))
@@ -131,10 +151,110 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     by_rows = tirx.For(row, zero, rows, ForKind.PARALLEL, tirx.For(
         step, zero, per_row, ForKind.SERIAL,
         _chunk_body(block, unravel(row), step * width, row_len, width, *lanes[:2])))
-    by_pairs = tirx.For(pair, zero, rows * per_row, ForKind.PARALLEL, _chunk_body(
-        block, unravel(tirx.truncdiv(pair, per_row)), tirx.truncmod(pair, per_row) * width,
-        row_len, width, *lanes[2:]))
+    if _constant(rows) == 1:  # one row (a rank-1 kernel): the pair is the chunk, no division
+        first, outer = pair * width, unravel(zero)
+    else:
+        first, outer = tirx.truncmod(pair, per_row) * width, unravel(tirx.truncdiv(pair, per_row))
+    by_pairs = tirx.For(pair, zero, rows * per_row, ForKind.PARALLEL,
+                        _chunk_body(block, outer, first, row_len, width, *lanes[2:]))
     return tirx.IfThenElse(rows >= tirx.const(MANY_ROWS, dtype), by_rows, by_pairs)
+
+
+#: MXCSR bits kept from the caller: the six exception masks (bits 7-12). Rounding
+#: (13-14, 00 = nearest even), FTZ (15), DAZ (6) and the sticky flags (0-5) are cleared.
+MXCSR_EXCEPTION_MASKS = 0x1F80
+
+
+_FOLD = {tirx.Add: operator.add, tirx.Sub: operator.sub, tirx.Mul: operator.mul,
+         tirx.FloorDiv: operator.floordiv, tirx.FloorMod: operator.mod, tirx.Min: min,
+         tirx.Max: max, tirx.LT: operator.lt, tirx.LE: operator.le, tirx.GT: operator.gt,
+         tirx.GE: operator.ge, tirx.EQ: operator.eq, tirx.NE: operator.ne,
+         tirx.And: lambda a, b: a and b, tirx.Or: lambda a, b: a or b}
+
+
+def _constant(expr) -> int | None:
+    """The value of an integer expression made of constants only (None when it has a var)."""
+    if isinstance(expr, tirx.IntImm):
+        return int(expr.value)
+    if isinstance(expr, tirx.Cast):
+        return _constant(expr.value)
+    if isinstance(expr, tirx.Not):
+        inner = _constant(expr.a)
+        return None if inner is None else int(not inner)
+    if isinstance(expr, tvm.ir.Call) and getattr(expr.op, "name", "") == "tirx.likely":
+        return _constant(expr.args[0])
+    fold = _FOLD.get(type(expr))
+    if fold is None:
+        return None
+    a, b = _constant(expr.a), _constant(expr.b)
+    if a is None or b is None or (b == 0 and type(expr) in (tirx.FloorDiv, tirx.FloorMod)):
+        return None
+    return int(fold(a, b))
+
+
+def _has_parallel(stmt) -> bool:
+    """Whether a parallel loop survives in ``stmt`` once TVM simplifies it.
+
+    A parallel loop of constant extent 1, or one in a branch whose condition is a
+    constant false, is dropped by the lowering; a launch point around no parallel
+    loop does not compile.
+    """
+    if isinstance(stmt, tirx.For):
+        extent = _constant(stmt.extent)
+        if stmt.kind == ForKind.PARALLEL and not (extent is not None and extent <= 1):
+            return True
+        return _has_parallel(stmt.body)
+    if isinstance(stmt, tirx.IfThenElse):
+        cond = _constant(stmt.condition)
+        taken = [stmt.then_case, stmt.else_case]
+        if cond is not None:
+            taken = [stmt.then_case if cond else stmt.else_case]
+        return any(s is not None and _has_parallel(s) for s in taken)
+    if isinstance(stmt, tirx.SeqStmt):
+        return any(_has_parallel(s) for s in stmt.seq)
+    if isinstance(stmt, s_tir.SBlockRealize):
+        return _has_parallel(stmt.block.body)
+    body = getattr(stmt, "body", None)
+    return isinstance(body, tirx.Stmt) and _has_parallel(body)
+
+
+def _mxcsr_call(name: str, slot: tirx.Buffer, index: int) -> tirx.Evaluate:
+    address = tirx.address_of(tirx.BufferLoad(slot, [tirx.const(index, "int32")]))
+    return tirx.Evaluate(tirx.call_llvm_intrin("void", f"llvm.x86.sse.{name}", address))
+
+
+def fp_mode_guarded(stmt) -> tirx.Stmt:
+    """``stmt`` run in the IEEE default floating-point mode on every thread, MXCSR restored after.
+
+    The caller's MXCSR is stored in a stack slot of the function that runs ``stmt``
+    (``tvm_stack_alloca``: one per parallel task, never shared), loaded back with only
+    its exception masks (:data:`MXCSR_EXCEPTION_MASKS`), and restored at the end.
+    A ``stmt`` holding a parallel loop becomes a ``pragma_parallel_launch_point``: each
+    task runs the guard around its share of that loop (TVM splits a parallel loop
+    inside a launch point among the tasks without a second launch).
+    """
+    slot = tirx.decl_buffer((4,), "uint32", name="fp_mode_slot")
+    alloca = tirx.call_intrin("handle", "tirx.tvm_stack_alloca", "shape", 2)
+    saved = tirx.BufferLoad(slot, [tirx.const(0, "int32")])
+    body = tirx.SeqStmt([
+        tirx.DeclBuffer(slot, data=alloca),
+        _mxcsr_call("stmxcsr", slot, 0),
+        tirx.BufferStore(slot, saved & tirx.const(MXCSR_EXCEPTION_MASKS, "uint32"),
+                         [tirx.const(1, "int32")]),
+        _mxcsr_call("ldmxcsr", slot, 1),
+        stmt,
+        _mxcsr_call("ldmxcsr", slot, 0),
+    ])
+    if not _has_parallel(stmt):
+        return body
+    return tirx.AttrStmt(tirx.const(0, "int32"), "pragma_parallel_launch_point",
+                         tirx.const(1, "int32"), body)
+
+
+def guards_fp_mode(config: dict | None = None) -> bool:
+    """Whether kernels for ``config`` (default: the LLVM target) set their FP mode: x86 only."""
+    triple = str((config or target_config("llvm")).get("mtriple", ""))
+    return triple.startswith(("x86_64", "i386", "i686"))
 
 
 def _fits_chunked_nest(realize: s_tir.SBlockRealize | None) -> bool:
@@ -149,13 +269,16 @@ def _fits_chunked_nest(realize: s_tir.SBlockRealize | None) -> bool:
 def lay_out_spatial(sch: s_tir.Schedule, func_name: str, chunk: int) -> tvm.IRModule:
     """Return ``sch``'s module with every spatial block under the root in a :func:`chunked_nest`.
 
-    Loop nests that hold a reduction, or anything but one block, stay as they are.
+    Loop nests that hold a reduction, or anything but one block, stay as they are. On x86
+    each statement then runs under :func:`fp_mode_guarded`.
     """
     func = sch.mod[func_name]
     root = func.body.block
     stmts = list(root.body.seq) if isinstance(root.body, tirx.SeqStmt) else [root.body]
     laid = [chunked_nest(_realize_under(s), chunk) if _fits_chunked_nest(_realize_under(s)) else s
             for s in stmts]
+    if guards_fp_mode():  # one guard per statement: consecutive parallel loops stay joined
+        laid = [fp_mode_guarded(s) for s in laid]
     new_root = s_tir.SBlock(root.iter_vars, root.reads, root.writes, root.name_hint,
                             laid[0] if len(laid) == 1 else tirx.SeqStmt(laid), root.init,
                             root.alloc_buffers, root.match_buffers, root.annotations)

@@ -1,12 +1,13 @@
 # Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
 """BinaryCrossEntropyGrad: the dynamic-shape entry (dims -1 with ranges, unknown rank [-2]).
 
-One kernel serves every shape of its broadcast pattern. The mean coefficient
-``1/numel(x)`` is a runtime scalar ``cof``, set by the tiling from the actual shape.
+``classify`` turns the declared shapes and ranges into the cases that cover every shape in
+them (a dim whose range includes 1 gives a "dim is 1" variant, as CANN's broadcast classify
+does); one kernel holds them all and picks the case at launch. The mean coefficient
+``1/numel(x)`` is a runtime scalar ``cof``, set by the tiling from the actual shape as CANN's
+op tiling computes it (``1.0f / d0 / d1 / ...`` in float32; see the tiling function).
 The compute is shared with the static entry in ``impl/binary_cross_entropy_grad.py``.
 """
-import math
-
 from impl.util.platform_adapter import (
     OpPatternMode, classify, para_check, register_operator, register_operator_compute, shape_util,
     tbe, tvm,
@@ -50,13 +51,21 @@ def binary_cross_entropy_grad_tiling(inputs, outputs, attrs, compile_info):
     Returns
     -------
     dict
-        ``{"cof": 1/numel(x) or 0, "cof_empty": 0}`` for mean, else ``{}``.
+        ``{"cof": c, "cof_empty": 0}`` for mean, else ``{}``. ``c`` is CANN's op tiling value
+        (``op_tiling/binary_cross_entropy_grad.cc``): ``1.0f / d0 / d1 / ...`` divided in
+        float32 over x's actual dims in order, rounded to float16 when
+        ``reduce_mean_cof_dtype`` is float16 (0 for an empty x, which launches nothing). It is
+        not ``float32(1 / numel)``, the static entry's constant: the two differ by 1 ulp for
+        some shapes. The native runtime's C++ tiling (``bce_grad/runtime/src/tiling.cc``)
+        computes the same bits.
     """
     del outputs
     if attrs.get("reduction", "mean") != "mean" or "reduce_mean_cof_dtype" not in compile_info:
         return {}
-    count = math.prod(inputs[0]["shape"])
-    return {"cof": 0.0 if count == 0 else 1.0 / count, "cof_empty": 0.0}
+    from ..binary_cross_entropy_grad import mean_cof_tiling  # pylint: disable=import-outside-toplevel
+
+    cof_dtype = str(compile_info["reduce_mean_cof_dtype"])
+    return {"cof": mean_cof_tiling(inputs[0]["shape"], cof_dtype), "cof_empty": 0.0}
 
 
 @register_operator(OP_TYPE)
@@ -84,7 +93,9 @@ def binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction="mean
     check_binary_cross_entropy_grad(x, y, grad_output, weight, output, reduction, kernel_name)
     present = [(name, desc) for name, desc in zip(INPUT_NAMES, (x, y, grad_output, weight))
                if desc is not None]
-    ins = classify([desc for _, desc in present], OpPatternMode.ELEWISE_WITH_BROADCAST)
+    # x has the output's (complete) shape and never broadcasts: CANN's input_shape_type 1
+    ins = classify([desc for _, desc in present], OpPatternMode.ELEWISE_WITH_BROADCAST,
+                   {"input_shape_type": [1] + [0] * (len(present) - 1)})
     schedules, tensors = [], []
     for case in ins:
         with tbe.compute():

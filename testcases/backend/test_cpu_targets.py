@@ -26,9 +26,10 @@ CPUS = ["x86-64", "x86-64-v3", "haswell", "znver3", "znver4"]
 #: Vector IR that TVM emits for each dtype: the float32 compute, and the conversions.
 VECTOR_IR = {
     "float32": [r"fdiv <\d+ x float>"],
-    # TVM converts half to float with the vcvtph2ps intrinsic itself on AVX-512 CPUs.
-    "float16": [r"fdiv <\d+ x float>", r"fpext <\d+ x half>|vcvtph2ps",
-                r"fptrunc <\d+ x float> .* to <\d+ x half>"],
+    # TVM converts half to float with the vcvtph2ps intrinsic itself on AVX-512 CPUs; without
+    # F16C (x86-64, x86-64-v2) the DSL converts with integer vector ops (ops._soft_half).
+    "float16": [r"fdiv <\d+ x float>", r"fpext <\d+ x half>|vcvtph2ps|load <\d+ x i16>",
+                r"fptrunc <\d+ x float> .* to <\d+ x half>|trunc <\d+ x i32> .* to <\d+ x i16>"],
     "bfloat16": [r"fdiv <\d+ x float>", r"<\d+ x i16>"],
 }
 

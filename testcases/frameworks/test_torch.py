@@ -235,7 +235,7 @@ def test_enable_routes_a_model_and_disable_restores(torch_bce):
      r"^\[E80008\] In op\[binary_cross_entropy_grad\], the parameter\[x\] dtype should be one of "
      r"\['float16', 'float32', 'bfloat16'\] on Ascend910B1 .*but actually is \[int64\]"),
     (lambda a: a.update(y=torch.rand(6, 3)), RuntimeError,
-     r"^\[E80017\] .*shape \[6, 3\] of y should broadcast to the shape \[6, 5\] of x"),
+     r"^\[E80029\] .*shape \[6, 3\] of y should broadcast to the shape \[6, 5\] of x"),
     (lambda a: a.update(reduction=5), ValueError,
      r"^\[E80009\] .*parameter\[reduction\] should be one of \['none', 'mean', 'sum'\].* but "
      r"actually is \[5\]"),

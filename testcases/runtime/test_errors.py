@@ -27,10 +27,11 @@ def _ok():
      r"\[E80008\] .*parameter\[x\] dtype should be one of \['float16', 'float32', 'bfloat16'\] on "
      r"Ascend910B1 \(op_info_cfg/ai_core/ascend910b\), but actually is \[float64\]"),
     (lambda a: a.update(y=np.zeros((6, 3), F32)), OpValueError,
-     r"\[E80017\] .*parameter\[x\] and parameter\[y\] do not agree: shape \[6, 3\] of y should "
-     r"broadcast to the shape \[6, 5\] of x"),
+     r"\[E80029\] In op\[binary_cross_entropy_grad\], the shape of inputs\[x\]\[y\] are invalid, "
+     r"\[shape \[6, 3\] of y should broadcast to the shape \[6, 5\] of x\]\."),
     (lambda a: a.update(x=np.full((1,) * 9, 0.5, F32)), OpValueError,
-     r"\[E80012\] the parameter\[x\] rank should be in \[0, 8\], but actually is 9"),
+     r"\[E80012\] In op, the num of dimensions of input/output\[x\] should be in the range of "
+     r"\[0, 8\], but actually is \[9\]\."),
     (lambda a: a.update(out=np.empty((5, 6), F32)), OpValueError,
      r"\[E80000\] .*parameter\[out\] is unusable: shape \[5, 6\] should be x's shape \[6, 5\]"),
     (lambda a: a.update(out=np.empty((5, 6), F32).T), OpValueError,

@@ -34,6 +34,30 @@ def _random_shapes(rng):
     return shapes
 
 
+def _bits(cof):
+    return None if cof is None else int(np.float32(cof).view(np.uint32))
+
+
+def test_tiling_cof_bits_match_python_and_cann_on_random_wide_shapes(runtime_library):
+    """Ranks 0-8 with dims up to 4096: the C++ and Python tilings give the same float32 bits,
+    those of CANN's 1.0f / d0 / d1 / ... (numpy float32, in order), held exactly in a double."""
+    from bce_grad.golden import mean_coefficient
+    from bce_grad.runtime import load_library, tiling
+
+    lib = load_library(runtime_library)
+    rng = np.random.default_rng(15)
+    differs = 0
+    for _ in range(CASES):
+        x = tuple(int(d) for d in rng.integers(1, 4097, int(rng.integers(0, 9))))
+        shapes = [x, x[1:], tuple(1 for _ in x)]
+        got = tiling(shapes, "mean", lib)[1]
+        want = _python_tiling(shapes, "mean")[1]
+        assert float(np.float32(got)) == got, (x, got)  # a float32 value, no double residue
+        assert _bits(got) == _bits(want) == _bits(mean_coefficient(x, "tiling")), x
+        differs += _bits(got) != _bits(mean_coefficient(x, "constant"))
+    assert differs > CASES // 10  # the grid does reach shapes where CANN's two paths differ
+
+
 def test_tiling_matches_python_on_random_shapes(runtime_library):
     from bce_grad.runtime import load_library, tiling
 
@@ -50,9 +74,17 @@ def test_tiling_matches_python_on_random_shapes(runtime_library):
     assert seen_ranks >= set(range(1, 6))  # the grid reached deep canonical ranks
 
 
+def _f32(value):
+    return float(np.float32(value))
+
+
 @pytest.mark.parametrize("shapes, pattern, cof", [
-    ([(4, 5, 6), (1, 5, 6), (4, 5, 6)], [(4, 30), (1, 30), (4, 30)], 1 / 120),
-    ([(2, 3), (3,), ()], [(2, 3), (1, 3), (1, 1)], 1 / 6),
+    ([(4, 5, 6), (1, 5, 6), (4, 5, 6)], [(4, 30), (1, 30), (4, 30)],
+     _f32(np.float32(np.float32(1 / 4) / 5) / 6)),
+    ([(2, 3), (3,), ()], [(2, 3), (1, 3), (1, 1)], _f32(np.float32(0.5) / np.float32(3))),
+    # CANN's 1.0f / 7 / 11, one ulp above float32(1 / 77)
+    ([(7, 11), (7, 11), (7, 11)], [(77,), (77,), (77,)],
+     _f32(np.nextafter(np.float32(1 / 77), np.float32(1)))),
     ([(), (), ()], [(1,), (1,), (1,)], 1.0),
     ([(2, 0), (1, 0), (2, 1)], [(2, 0), (1, 0), (2, 1)], 0.0),
 ])
@@ -66,9 +98,12 @@ def test_tiling_refuses_bad_arguments(runtime_library):
     from bce_grad.runtime import load_library, tiling
 
     lib = load_library(runtime_library)
-    with pytest.raises(OpError, match=r"\[E80012\] the parameter\[y\] rank should be in \[0, 8\]"):
+    with pytest.raises(OpError, match=r"^\[E80012\] In op, the num of dimensions of "
+                                      r"input/output\[y\] should be in the range of \[0, 8\], but "
+                                      r"actually is \[9\]\.$"):
         tiling([(2,), (1,) * 9, (2,)], "mean", lib)
-    with pytest.raises(OpError, match=r"\[E80000\] the parameter\[x\] dims should be integers >= 0"):
+    with pytest.raises(OpError, match=r"^\[E80002\] In op, the dim value\[x\] should more than "
+                                      r"\[0\], but actually is \[-3\] \(shape \[2, -3\]\)\.$"):
         tiling([(2, -3), (2,), (2,)], "mean", lib)
     with pytest.raises(OpError, match=r"\[E80009\].*reduction.*actually is \[7\]"):
         tiling([(2,), (2,), (2,)], 7, lib)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,7 +16,6 @@ import numpy as np
 
 from bce_grad.host_backend import platform
 from bce_grad.host_backend.build import kernel_meta_at
-from bce_grad.host_backend.dsl.classify import canonical_pattern
 from bce_grad.host_backend.launch import load_kernel
 from bce_grad.host_backend.op_context import OpContext
 from bce_grad.host_backend.register import TILINGS
@@ -64,27 +62,6 @@ def compile_op(func: Callable, params: Sequence[Any], kwargs: dict, soc: str,
             func(*params, **kwargs)
 
 
-def _is_static(meta: dict) -> bool:
-    cases = meta["cases"]
-    return len(cases) == 1 and all(isinstance(d, int) for t in cases[0]["tensors"] for d in t["shape"])
-
-
-def _kernel_shapes(meta: dict, in_shapes: list[tuple[int, ...]],
-                   out_shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
-    """The shapes the kernel's tensors take: its static shapes, or the canonical pattern."""
-    if _is_static(meta):
-        shapes = [tuple(t["shape"]) for t in meta["cases"][0]["tensors"]]
-        actual = in_shapes + out_shapes
-        for spec, shape in zip(shapes, actual):
-            if math.prod(spec) != math.prod(shape):
-                raise RuntimeError(f"kernel [{meta['name']}] was built for tensor shape "
-                                   f"{list(spec)}, which cannot hold run shape {list(shape)}")
-        return shapes
-    pattern = canonical_pattern(in_shapes)
-    outs = [next((p for p, s in zip(pattern, in_shapes) if s == o), pattern[0]) for o in out_shapes]
-    return list(pattern) + outs
-
-
 def launch(json_path: Path, op_type: str, inputs: Sequence[tuple[str, np.ndarray]],
            outputs: Sequence[tuple[str, dict]], attrs: dict) -> list[np.ndarray]:
     """Run the kernel at ``json_path`` on ``inputs``; return one array per output.
@@ -103,16 +80,13 @@ def launch(json_path: Path, op_type: str, inputs: Sequence[tuple[str, np.ndarray
         Attribute values by name, for the tiling.
     """
     kernel = load_kernel(json_path)
-    in_shapes = [tuple(a.shape) for _, a in inputs]
     out_shapes = [tuple(d.get("run_shape") or d.get("shape")) for _, d in outputs]
-    shapes = _kernel_shapes(kernel.meta, in_shapes, out_shapes)
-    arrays = [np.ascontiguousarray(a).reshape(s) for (_, a), s in zip(inputs, shapes)]
-    outs = [np.zeros(s, dtype=np_dtype(d["dtype"])) for (_, d), s in zip(outputs, shapes[len(inputs):])]
+    outs = [np.zeros(s, dtype=np_dtype(d["dtype"])) for (_, d), s in zip(outputs, out_shapes)]
     scalars: dict = {}
     if any(case["scalars"] for case in kernel.meta["cases"]) and op_type in TILINGS:
         scalars = TILINGS[op_type](
             [{"shape": list(a.shape), "dtype": str(a.dtype)} for _, a in inputs],
             [{"shape": list(s), "dtype": d["dtype"]} for (_, d), s in zip(outputs, out_shapes)],
             attrs, kernel.meta.get("compile_info", {}))
-    kernel([*arrays, *outs], scalars)
-    return [o.reshape(s) for o, s in zip(outs, out_shapes)]
+    kernel([*(a for _, a in inputs), *outs], scalars)  # the kernel picks its case and binds shapes
+    return outs

@@ -123,7 +123,9 @@ BCE_GRAD_API int bce_grad_backward(const bce_grad_package* package, const DLTens
  *
  * shapes[i] has ndims[i] dims (inputs in the operator's order: x, y, grad_output[, weight]).
  * Writes the canonical broadcast pattern: *out_rank (1..8) and out_pattern[i * 8 + a] = dim a of
- * input i. *out_has_cof = 1 and *out_cof = 1/numel(x) (0 when x is empty) for mean, else 0.
+ * input i. *out_has_cof = 1 and *out_cof = the mean coefficient for mean, else 0: CANN's op
+ * tiling value 1.0f / d0 / d1 / ... over x's dims in order, divided in float32 (a float32 value
+ * held exactly in the double; 0 when x is empty). It can differ by 1 ulp from float32(1/numel).
  */
 BCE_GRAD_API int bce_grad_tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes,
                                  int reduction, int32_t* out_rank, int64_t* out_pattern,

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cpu_features.h"
 #include "sha256.h"
 
 #ifndef BCE_GRAD_TVM_VERSION
@@ -152,6 +153,39 @@ tvm::ffi::Module LoadPrivateCopy(const std::string& so_path, const std::string& 
   Broken(so_path, "no directory accepts a private copy of it");
 }
 
+//! Refuse code that this CPU cannot run: a target triple of another architecture, or
+//! instruction-set features (LLVM names) the CPU or OS lacks. Running it would stop the process
+//! with SIGILL in the first launch; refusing gives E61001 naming what is missing.
+void CheckRunsHere(const json::Object& target, const json::Object& holder, const std::string& where,
+                   const std::string& what) {
+  Fields t{target, where};
+  std::string mcpu = target.count(String("mcpu")) ? t.Str("mcpu") : "";
+  std::string built = " (built for " + (mcpu.empty() ? std::string("an unnamed CPU") : "CPU [" + mcpu + "]");
+  if (target.count(String("mtriple"))) {
+    std::string triple = t.Str("mtriple");
+    built += ", " + triple;
+    if (!TripleRunsHere(triple)) {
+      Fail(BCE_GRAD_ERR_PACKAGE, "E61001", "the " + what + " " + where + " cannot run on this " +
+           HostArch() + " machine" + built + "); rebuild it here with `bce-grad aot`");
+    }
+  }
+  built += ")";
+  std::vector<std::string> required;
+  for (const json::Object* obj : {&holder, &target}) {
+    if (!obj->count(String("features"))) continue;
+    std::vector<std::string> listed = Fields{*obj, where}.StrList("features");
+    required.insert(required.end(), listed.begin(), listed.end());
+  }
+  std::vector<std::string> missing = MissingCpuFeatures(required);
+  if (missing.empty()) return;
+  std::string names;
+  for (size_t i = 0; i < missing.size(); ++i) names += (i ? ", " : "") + missing[i];
+  Fail(BCE_GRAD_ERR_PACKAGE, "E61001", "the " + what + " " + where + " needs CPU features this "
+       "machine lacks: " + names + built + "; its kernels would stop the process with an illegal "
+       "instruction. Rebuild it on this machine with `bce-grad aot` (or for a CPU it has, "
+       "BCE_GRAD_MCPU=...)");
+}
+
 }  // namespace
 
 const std::vector<KernelCase>& KernelEntry::Load() const {
@@ -174,6 +208,7 @@ void KernelEntry::DoLoad() const {
   Fields f{meta, json_path};
   if (f.Str("name") != name) Broken(json_path, "it describes kernel [" + f.Str("name") + "], not [" + name + "]");
   if (f.Str("so_sha256") != so_sha256) Broken(json_path, "its so_sha256 differs from the manifest's");
+  if (meta.count(String("target"))) CheckRunsHere(f.Obj("target"), meta, json_path, "kernel");
   tvm::ffi::Module module = watched ? LoadPrivateCopy(so_path, so_sha256)
                                     : LoadVerified(so_path, so_sha256);
   std::vector<KernelCase> cases;
@@ -285,6 +320,7 @@ std::unique_ptr<Package> Package::FromObject(const json::Object& manifest, const
   if (kind != "llvm") {
     Broken(path, "its kernels target [" + kind + "]; this runtime runs CPU (llvm) kernels only");
   }
+  CheckRunsHere(target, manifest, path, "kernel package");  // "features": what aot compiled for
   json::Object op_info = f.Obj("op_info");
   Fields info{op_info, path};
   for (const char* param : {"x", "y", "grad_output", "weight", "output"}) {

@@ -70,26 +70,47 @@ struct Arg {
 
 std::string Param(const char* name) { return std::string("the parameter[") + name + "]"; }
 
-//! Device, rank and dims of one tensor, checked before its shape is read as a shape.
+//! E80012's text as the Python API's para_check.check_shape words it (no op name: "In op, ").
+std::string RankMessage(const char* name, int64_t rank) {
+  return std::string("In op, the num of dimensions of input/output[") + name + "] should be in "
+         "the range of [0, " + std::to_string(kMaxRank) + "], but actually is [" +
+         std::to_string(rank) + "].";
+}
+
+//! Device of one tensor checked, its dims read; the rank and the dims are checked later
+//! (CheckShape), in the Python API's order: every dtype first, then every shape.
 Arg Describe(const char* name, const DLTensor* t) {
   if (t->device.device_type != kDLCPU) {
     Bad("E80000", Param(name) + " should be a CPU tensor (kDLCPU), but actually is on device "
         "type " + std::to_string(t->device.device_type));
   }
   Arg arg{name, t, {}, DtypeName(t->dtype)};
-  if (t->ndim < 0 || t->ndim > kMaxRank || (t->ndim > 0 && t->shape == nullptr)) {
-    if (t->ndim > 0 && t->shape) arg.shape.assign(t->shape, t->shape + t->ndim);
-    Bad("E80012", Param(name) + " rank should be in [0, " + std::to_string(kMaxRank) +
-        "], but actually is " + std::to_string(t->ndim) + " (shape " + PyList(arg.shape) + ")", false);
+  if (t->ndim < 0) {
+    Bad("E80012", RankMessage(name, t->ndim), false);
+  }
+  if (t->ndim > 0 && t->shape == nullptr) {
+    Bad("E80000", Param(name) + " has no shape (NULL) for its " + std::to_string(t->ndim) +
+        " dims");
   }
   arg.shape.assign(t->shape, t->shape + t->ndim);
+  return arg;
+}
+
+/*!
+ * The operator's shape rule for an input, with the codes and words of the Python API's
+ * para_check.check_shape: rank in [0, 8] (E80012), then every dim >= 0 (E80002; a -1, which
+ * only a compile description may hold, is refused too: a call has actual dims).
+ */
+void CheckShape(const Arg& arg) {
+  if (arg.shape.size() > static_cast<size_t>(kMaxRank)) {
+    Bad("E80012", RankMessage(arg.name, static_cast<int64_t>(arg.shape.size())), false);
+  }
   for (int64_t d : arg.shape) {
     if (d < 0) {
-      Bad("E80000", Param(name) + " dims should be integers >= 0 (or -1 when dynamic), but "
-          "actually is " + PyList(arg.shape), false);
+      Bad("E80002", std::string("In op, the dim value[") + arg.name + "] should more than [0], "
+          "but actually is [" + std::to_string(d) + "] (shape " + PyList(arg.shape) + ").", false);
     }
   }
-  return arg;
 }
 
 bool IsCompact(const DLTensor* t) {
@@ -391,14 +412,18 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
     if (given[i]) inputs.push_back(Describe(kInputNames[i], given[i]));
   }
   Arg result = Describe("out", out);
+  // The Python API's checks, codes, words and order (bce_grad.api, impl's
+  // check_binary_cross_entropy_grad): dtypes per op info (inputs, then the result: "output" as
+  // op info names it), rank and dims per input, broadcast to x, then `out` itself.
   for (const Arg& in : inputs) CheckDtype(package, in.name, in.name, in.dtype);
-  CheckDtype(package, "out", "output", result.dtype);
+  CheckDtype(package, "output", "output", result.dtype);
+  for (const Arg& in : inputs) CheckShape(in);
   const Arg& ax = inputs[0];
   for (size_t i = 1; i < inputs.size(); ++i) {
-    if (!BroadcastsTo(inputs[i].shape, ax.shape)) {
-      Fail(BCE_GRAD_ERR_ARGUMENT, "E80017", std::string("the shapes of parameter[x] and parameter[") +
-           inputs[i].name + "] do not agree: shape " + PyList(inputs[i].shape) + " of " +
-           inputs[i].name + " should broadcast to the shape " + PyList(ax.shape) + " of x");
+    if (!BroadcastsTo(inputs[i].shape, ax.shape)) {  // error_manager_vector's E80029
+      Bad("E80029", std::string("the shape of inputs[x][") + inputs[i].name + "] are invalid, [shape " +
+          PyList(inputs[i].shape) + " of " + inputs[i].name + " should broadcast to the shape " +
+          PyList(ax.shape) + " of x].");
     }
   }
   CheckOut(result, ax, inputs);
@@ -417,8 +442,9 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   Pattern pattern = CanonicalPattern(shapes);
   std::string key = PatternKey(pattern);
   const bool mean = reduction == BCE_GRAD_REDUCTION_MEAN;
-  const double cof = mean ? MeanCoefficient(ax.shape) : 1.0;  // a mean kernel serves none and
-                                                              // sum exactly with cof = 1
+  // CANN's op tiling value (float32, see MeanCoefficient); a mean kernel serves none and sum
+  // exactly with cof = 1
+  const double cof = mean ? static_cast<double>(MeanCoefficient(ax.shape)) : 1.0;
   std::shared_ptr<const KernelEntry> entry = Choose(package, dtypes, result.dtype, mean, key, pattern);
   if (entry == nullptr) {
     std::string what;
@@ -475,13 +501,12 @@ int Tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes, i
   std::vector<Shape> given;
   for (int i = 0; i < num_inputs; ++i) {
     const char* name = i < 4 ? kInputNames[i] : "input";
-    if (ndims[i] < 0 || ndims[i] > kMaxRank || (ndims[i] > 0 && !shapes[i])) {
-      Bad("E80012", Param(name) + " rank should be in [0, 8], but actually is " + std::to_string(ndims[i]), false);
+    if (ndims[i] < 0 || ndims[i] > kMaxRank) Bad("E80012", RankMessage(name, ndims[i]), false);
+    if (ndims[i] > 0 && !shapes[i]) {
+      Bad("E80000", Param(name) + " has no shape (NULL) for its " + std::to_string(ndims[i]) + " dims");
     }
     given.emplace_back(shapes[i], shapes[i] + ndims[i]);
-    for (int64_t d : given.back()) {
-      if (d < 0) Bad("E80000", Param(name) + " dims should be integers >= 0, but actually is " + PyList(given.back()), false);
-    }
+    CheckShape(Arg{name, nullptr, given.back(), ""});
   }
   Pattern pattern = CanonicalPattern(given);
   *out_rank = static_cast<int32_t>(pattern[0].size());

@@ -47,9 +47,14 @@ std::string PatternKey(const Pattern& pattern) {
   return key;
 }
 
-double MeanCoefficient(const Shape& x_shape) {
-  int64_t count = Numel(x_shape, "x");
-  return count == 0 ? 0.0 : 1.0 / static_cast<double>(count);
+float MeanCoefficient(const Shape& x_shape) {
+  for (int64_t d : x_shape) {
+    if (d == 0) return 0.0f;
+  }
+  // volatile: each quotient is stored as a float (no excess precision, e.g. on an x87 FPU)
+  volatile float cof = 1.0f;
+  for (int64_t d : x_shape) cof = cof / static_cast<float>(d);
+  return cof;
 }
 
 bool BroadcastsTo(const Shape& shape, const Shape& target) {

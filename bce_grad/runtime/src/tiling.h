@@ -26,8 +26,15 @@ Pattern CanonicalPattern(const std::vector<Shape>& shapes);
 //! The pattern's key: per input, one char per axis ('d' a dim, '1' broadcast), joined by '_'.
 std::string PatternKey(const Pattern& pattern);
 
-//! 1/numel(x) as the tiling computes it (1.0 / count in double; 0 when x is empty).
-double MeanCoefficient(const Shape& x_shape);
+/*!
+ * The mean coefficient as CANN's op tiling computes it (op_tiling/binary_cross_entropy_grad.cc):
+ * float 1.0f divided by each dim of x in order, in float32 (1.0f / d0 / d1 / ...); 0 when x is
+ * empty (no kernel runs then). Not float32(1.0 / numel), the static entry's constant: the two
+ * differ by 1 ulp for some shapes. Exactly representable in double, so passing it to a kernel
+ * whose cof is float32 keeps its bits, and to a float16 one rounds it once, as CANN's fp16_t
+ * conversion does. Twin of impl/binary_cross_entropy_grad.py:mean_cof_tiling.
+ */
+float MeanCoefficient(const Shape& x_shape);
 
 //! Whether `shape` broadcasts to `target` (numpy's rule, trailing dims aligned).
 bool BroadcastsTo(const Shape& shape, const Shape& target);

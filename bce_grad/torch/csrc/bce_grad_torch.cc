@@ -15,7 +15,7 @@
 //
 // Errors become torch's exception types (c10::Error -> RuntimeError, c10::ValueError -> ValueError,
 // c10::TypeError -> TypeError, c10::NotImplementedError -> NotImplementedError) whose message
-// starts with the CANN error code, "[E80017] In op[binary_cross_entropy_grad], ...".
+// starts with the CANN error code, "[E80029] In op[binary_cross_entropy_grad], ...".
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/binary_cross_entropy_backward_native.h>
 #include <ATen/ops/empty.h>
