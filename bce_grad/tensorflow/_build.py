@@ -3,22 +3,16 @@
 The first :func:`library_path` compiles the source with the system C++ compiler (``$CXX``, else
 ``g++``; about 10-20 s) against the installed TensorFlow's headers and
 ``libtensorflow_framework`` (``tf.sysconfig``), and caches ``libbce_grad_tf-<key>.so`` under
-``<cache>/../tensorflow`` (beside the runtime library, see
-:func:`bce_grad.runtime.build.cache_root`). The key hashes the source, the runtime's C header,
-TensorFlow's version and build flags, the compiler's identity and the flags, so any change builds
-afresh. Builders of one key (threads, processes) share :func:`bce_grad.runtime.build.build_once`:
-a file lock, a private directory, a rename into place.
+``<cache>/../tensorflow`` through :func:`bce_grad.runtime.adapter.framework_library` (the key
+hashes the source, the runtime's and the adapters' C headers, TensorFlow's version and build
+flags, the compiler's identity and the flags).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import subprocess
 from pathlib import Path
 
-from bce_grad.host_backend.errors import OpError
-from bce_grad.runtime import build as runtime_build
+from bce_grad.runtime.adapter import framework_cache_root, framework_library
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "bce_grad_tf.cc"
 CXXFLAGS = ("-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wno-sign-compare",
@@ -39,31 +33,7 @@ def _tf_flags() -> tuple[tuple[str, ...], tuple[str, ...], str]:
 
 def cache_root() -> Path:
     """``<kernel cache>/../tensorflow``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad``."""
-    return runtime_build.cache_root().parent / "tensorflow"
-
-
-def build_key() -> str:
-    """The cache key: the source, the runtime header, TensorFlow, the compiler, the flags."""
-    header = runtime_build.INCLUDE_DIR / "bce_grad_runtime.h"
-    blob = json.dumps({
-        "source": hashlib.sha256(SOURCE.read_bytes()).hexdigest(),
-        "header": hashlib.sha256(header.read_bytes()).hexdigest(),
-        "tensorflow": _tf_flags()[2], "compiler": runtime_build.compiler()[1], "flags": CXXFLAGS,
-    }, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def _compile(out: Path) -> None:
-    cxx = runtime_build.compiler()[0]
-    compile_flags, link_flags, _ = _tf_flags()
-    ffi = runtime_build._package_dir("tvm_ffi")  # dlpack/dlpack.h, as the runtime is built
-    cmd = [cxx, *CXXFLAGS, *compile_flags, f"-I{runtime_build.INCLUDE_DIR}",
-           f"-I{ffi / 'include'}", str(SOURCE), "-o", str(out), *link_flags]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout)[-3000:]
-        raise OpError("E61001", f"building the TensorFlow op library failed ({cxx} exited with "
-                      f"{done.returncode}):\n{tail}", param_name=runtime_build.CXX_ENV)
+    return framework_cache_root("tensorflow")
 
 
 def library_path(root: Path | None = None) -> Path:
@@ -84,5 +54,5 @@ def library_path(root: Path | None = None) -> Path:
     OpError
         E61001 when there is no C++ compiler (naming what to install) or the build fails.
     """
-    root = Path(root) if root is not None else cache_root()
-    return runtime_build.build_once(root / f"libbce_grad_tf-{build_key()}.so", _compile)
+    return framework_library("libbce_grad_tf", SOURCE, CXXFLAGS, _tf_flags, "TensorFlow",
+                             root if root is not None else cache_root())

@@ -15,62 +15,18 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
-from pathlib import Path
 
-from bce_grad.host_backend.errors import OpError
+from bce_grad.runtime.adapter import PackageChoice
 
-_lock = threading.Lock()
-_runtimes: dict[str, object] = {}      # package directory -> bce_grad.runtime.Runtime (kept open)
-_choice: dict[str, object] = {"package": None, "soc": None}
+_packages = PackageChoice()
+_lock = _packages.lock
 _loaded: dict[str, object] = {}        # "module": tf.load_op_library's module, "cdll", "path"
 _bound: list[bool] = []                # [True] once the C++ kernel holds a binding
 
-_RESOLVER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
-                             ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p),
-                             ctypes.c_void_p, ctypes.c_size_t)
-
-
-def package_dir() -> Path:
-    """The package the kernel uses: :func:`set_package`'s, else the runtime's default package."""
-    if _choice["package"] is not None:
-        return Path(_choice["package"])
-    from bce_grad.runtime.packages import default_package
-
-    return Path(default_package(_choice["soc"]))
-
 
 def runtime():
-    """The opened :class:`bce_grad.runtime.Runtime` of :func:`package_dir` (opened once)."""
-    with _lock:
-        path = package_dir().resolve()
-        opened = _runtimes.get(str(path))
-        if opened is None:
-            from bce_grad.runtime import Runtime
-
-            opened = _runtimes[str(path)] = Runtime(path)
-        return opened
-
-
-def _resolve(package, backward, last_error, message, size) -> int:
-    """The C++ kernel's resolver (runs under the GIL, which ctypes takes); never raises."""
-    try:
-        rt = runtime()
-        lib = rt._lib
-        package[0] = rt._handle.value
-        backward[0] = ctypes.cast(lib.bce_grad_backward, ctypes.c_void_p).value
-        last_error[0] = ctypes.cast(lib.bce_grad_last_error, ctypes.c_void_p).value
-        return 0
-    except BaseException as err:  # noqa: BLE001 - nothing may cross the C boundary
-        text = str(err) if isinstance(err, OpError) else \
-            f"[E61001] In op[binary_cross_entropy_grad], opening the kernel package failed: " \
-            f"{type(err).__name__}: {err}"
-        data = text.encode(errors="replace")[:max(int(size), 1) - 1]
-        ctypes.memmove(message, data, len(data))
-        return 1
-
-
-_resolver = _RESOLVER(_resolve)  # kept alive for the process: C++ holds its address
+    """The opened :class:`bce_grad.runtime.Runtime` of the chosen package (opened once)."""
+    return _packages.runtime()
 
 
 def load():
@@ -98,7 +54,7 @@ def load():
         cdll.bce_grad_tf_set_resolver.restype = None
         cdll.bce_grad_tf_bind.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         cdll.bce_grad_tf_bind.restype = ctypes.c_int
-        cdll.bce_grad_tf_set_resolver(ctypes.cast(_resolver, ctypes.c_void_p))
+        cdll.bce_grad_tf_set_resolver(_packages.resolver_address)
         _loaded.update(module=module, cdll=cdll, path=path)
         return module
 
@@ -135,7 +91,6 @@ def set_package(package: str | os.PathLike | None = None, *, soc: str | None = N
     """
     load()
     with _lock:
-        _choice["package"] = None if package is None else os.fspath(package)
-        _choice["soc"] = soc
+        _packages.choose(package, soc)
         _bound.clear()
-        _loaded["cdll"].bce_grad_tf_set_resolver(ctypes.cast(_resolver, ctypes.c_void_p))
+        _loaded["cdll"].bce_grad_tf_set_resolver(_packages.resolver_address)

@@ -57,22 +57,31 @@ def first_calls(torch):
                 [("float16", True), ("bfloat16", False), ("float32", True), ("float32", False)])]
 
 
+def build_cold(adapter_library, package, specs) -> list:
+    """On a cold cache, at once: 4 threads build an adapter's library (one compiles, three wait on
+    its lock), one builds the runtime library, this thread compiles the package ``specs`` into
+    ``package``. Returns the 4 library paths (one file, if the build is sound)."""
+    from bce_grad.runtime.build import library_path as runtime_library
+    from bce_grad.runtime.kernel_set import build_package
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        libraries = [pool.submit(adapter_library) for _ in range(4)]
+        runtime = pool.submit(runtime_library)
+        build_package(package, SOC, specs, jobs=1, log=lambda line: None)
+        built = [f.result() for f in libraries]
+        runtime.result()
+    return built
+
+
 @pytest.fixture(scope="session")
 def torch_bce(tmp_path_factory):
     """``bce_grad.torch`` on a small package, reached cold from 4 threads; returns a record."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install "
                                 "'bce-grad[torch]')")
-    from bce_grad.runtime.build import library_path as runtime_library
-    from bce_grad.runtime.kernel_set import build_package
     from bce_grad.torch import _build
 
     package = tmp_path_factory.mktemp("bce_grad_torch_pkg")
-    with concurrent.futures.ThreadPoolExecutor(5) as pool:
-        libraries = [pool.submit(_build.library_path) for _ in range(4)]
-        runtime = pool.submit(runtime_library)
-        build_package(package, SOC, package_specs(), jobs=1, log=lambda line: None)
-        built = [f.result() for f in libraries]
-        runtime.result()
+    built = build_cold(_build.library_path, package, package_specs())
 
     import bce_grad.torch
 

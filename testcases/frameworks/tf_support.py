@@ -12,7 +12,7 @@ import threading
 import ml_dtypes
 import numpy as np
 
-from testcases.frameworks.conftest import GRID_SHAPES, SOC, package_specs
+from testcases.frameworks.conftest import GRID_SHAPES, build_cold, package_specs
 
 NUMPY = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
 #: unit roundoff per dtype (half an ulp of 1)
@@ -104,17 +104,10 @@ def cold_start(tf, tmp_path_factory):
     """4 threads build the op library at once (one compiles) while the runtime library builds and
     this thread compiles the package; then 4 threads make the first calls on the fresh package
     (its kernels load lazily, under the runtime's lock). Returns the fixture's record."""
-    from bce_grad.runtime.build import library_path as runtime_library
-    from bce_grad.runtime.kernel_set import build_package
     from bce_grad.tensorflow import _build
 
     package = tmp_path_factory.mktemp("bce_grad_tf_pkg")
-    with concurrent.futures.ThreadPoolExecutor(5) as pool:
-        libraries = [pool.submit(_build.library_path) for _ in range(4)]
-        runtime = pool.submit(runtime_library)
-        build_package(package, SOC, tf_package_specs(), jobs=1, log=lambda line: None)
-        built = [f.result() for f in libraries]
-        runtime.result()
+    built = build_cold(_build.library_path, package, tf_package_specs())
 
     import bce_grad.tensorflow
 

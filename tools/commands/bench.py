@@ -15,6 +15,11 @@ Default shapes: one out of cache (at least 4x the L3; (4096, 4096) on a 32 MiB L
 the README's (1024, 4096), for float32, float16 and bfloat16, with and without weight,
 reductions none and mean; plus the issue's broadcast shapes x (1398101, 3) with
 grad_output (1398101, 1), and x (2, 2097152) with grad_output (2, 1).
+
+``--frameworks`` instead times this op inside PyTorch, TensorFlow and MindSpore against each
+framework's own BCE backward, in the same process (one process per framework), at (4, 4) and
+(4096, 4096) in float32, float16 and bfloat16 (``--shape``/``--dtype`` narrow it); a framework
+that is not installed is listed as skipped.
 """
 from __future__ import annotations
 
@@ -64,6 +69,18 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _frameworks(text: str) -> list[str]:
+    """argparse type of ``--frameworks``: a comma-separated subset of the three frameworks."""
+    from bce_grad.tools.bench.frameworks import FRAMEWORKS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    bad = [name for name in names if name not in FRAMEWORKS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"frameworks should be among {', '.join(FRAMEWORKS)}, "
+                                         f"separated by commas, got {text!r}")
+    return names
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand."""
     parser = subparsers.add_parser(
@@ -89,6 +106,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--startup", action="store_true",
                         help="instead: time whole bce-grad commands in fresh processes (--help, "
                              "opinfo, a warm 'run' on (8,16)) against 'python -c pass'")
+    parser.add_argument("--frameworks", nargs="?", const="torch,tensorflow,mindspore",
+                        type=_frameworks, metavar="NAME[,NAME...]",
+                        help="instead: this op in each framework (default: torch,tensorflow,"
+                             "mindspore) against the framework's own BCE backward")
     parser.add_argument("--_child", metavar="PLAN", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -144,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         from bce_grad.tools.commands.startup import run_startup
 
         return run_startup(args)
+    if args.frameworks:
+        return _run_frameworks(args)
     from bce_grad.tools.bench import records as rec
     from bce_grad.tools.bench.roofline import build
 
@@ -175,3 +198,22 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _run_frameworks(args: argparse.Namespace) -> int:
+    """``--frameworks``: one child per framework; print the table, optionally write JSON."""
+    from bce_grad.tools.bench import frameworks as fw
+    from bce_grad.tools.bench import records as rec
+
+    shapes = args.shape or list(fw.SHAPES)
+    dtypes = args.dtype or list(fw.DTYPES)
+    records = fw.run_all(args.frameworks, shapes, dtypes, 3 if args.quick else args.repeats,
+                         log=lambda line: print(line, file=sys.stderr, flush=True))
+    info = rec.machine()
+    print(f"machine: {info}")
+    print(fw.table(records))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "records": records}, indent=2)
+                                   + "\n", encoding="utf-8")
+    failed = [r for r in records if "failed" in r]
+    return 1 if failed else 0

@@ -36,63 +36,22 @@
 #include "tensorflow/core/framework/types.h"
 
 #include "bce_grad_runtime.h"
+#include "bce_grad_adapter.h"
 
 #define BCE_GRAD_TF_API extern "C" __attribute__((visibility("default")))
 
 namespace bce_grad_tf {
 namespace {
 
-using BackwardFn = int (*)(const bce_grad_package*, const DLTensor*, const DLTensor*,
-                           const DLTensor*, const DLTensor*, int, DLTensor*);
-using LastErrorFn = const char* (*)();
-//! Fills the package and the runtime's entry points; returns 0, or non-zero with a message.
-using ResolverFn = int (*)(void** package, void** backward, void** last_error, char* message,
-                           size_t message_size);
+using bce_grad_adapter::Binding;
 
-//! What a call needs from the runtime. Immutable once published; never freed (a rebinding is rare
-//! and another thread may still read the old one).
-struct Binding {
-  const bce_grad_package* package;
-  BackwardFn backward;
-  LastErrorFn last_error;
-};
+bce_grad_adapter::RuntimeBinding runtime_binding(
+    "[E61001] In op[binary_cross_entropy_grad], the kernel package is not set: import "
+    "bce_grad.tensorflow (or call bce_grad.tensorflow.load_library()) in this process before "
+    "running a graph that holds BinaryCrossEntropyGrad");
 
-std::atomic<ResolverFn> resolver{nullptr};
-std::atomic<const Binding*> binding{nullptr};
-
-//! The runtime's binding, published once. The resolver is Python called through ctypes (it takes
-//! the GIL itself); no lock is held while it runs, so a thread holding the GIL cannot deadlock.
-//! Returns nullptr with *message set when there is none.
-const Binding* Bound(std::string* message) {
-  const Binding* bound = binding.load(std::memory_order_acquire);
-  if (bound) return bound;
-  ResolverFn resolve = resolver.load(std::memory_order_acquire);
-  if (resolve == nullptr) {
-    *message = "[E61001] In op[binary_cross_entropy_grad], the kernel package is not set: import "
-               "bce_grad.tensorflow (or call bce_grad.tensorflow.load_library()) in this process "
-               "before running a graph that holds BinaryCrossEntropyGrad";
-    return nullptr;
-  }
-  void* package = nullptr;
-  void* backward = nullptr;
-  void* last_error = nullptr;
-  char text[2048] = {0};
-  int status = resolve(&package, &backward, &last_error, text, sizeof(text) - 1);
-  if (status != 0 || !package || !backward || !last_error) {
-    *message = text[0] ? text : "[E61001] In op[binary_cross_entropy_grad], the kernel package "
-                                "could not be opened";
-    return nullptr;
-  }
-  auto* fresh = new Binding{static_cast<const bce_grad_package*>(package),
-                            reinterpret_cast<BackwardFn>(backward),
-                            reinterpret_cast<LastErrorFn>(last_error)};
-  const Binding* expected = nullptr;
-  if (!binding.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
-    delete fresh;  // another thread published first (the resolver hands both the same package)
-    return expected;
-  }
-  return fresh;
-}
+//! The runtime's binding (bce_grad_adapter.h); nullptr with *message set when there is none.
+const Binding* Bound(std::string* message) { return runtime_binding.Get(message); }
 
 DLDataType DlType(tensorflow::DataType t) {
   switch (t) {
@@ -218,9 +177,8 @@ REGISTER_KERNEL_BUILDER(
 
 //! Install the resolver the first call uses; drop the current binding so that it runs again.
 BCE_GRAD_TF_API void bce_grad_tf_set_resolver(void* resolve) {
-  bce_grad_tf::resolver.store(reinterpret_cast<bce_grad_tf::ResolverFn>(resolve),
-                              std::memory_order_release);
-  bce_grad_tf::binding.store(nullptr, std::memory_order_release);  // the old one is leaked
+  bce_grad_tf::runtime_binding.SetResolver(
+      reinterpret_cast<bce_grad_adapter::ResolverFn>(resolve));  // an old binding is leaked
 }
 
 //! Bind now (the first call would): 0, or -1 with the reason in `message` (NUL-terminated).

@@ -30,57 +30,26 @@
 #include <string>
 
 #include "bce_grad_runtime.h"
+#include "bce_grad_adapter.h"
 
 #define BCE_GRAD_TORCH_API extern "C" __attribute__((visibility("default")))
 
 namespace bce_grad_torch {
 namespace {
 
-using BackwardFn = int (*)(const bce_grad_package*, const DLTensor*, const DLTensor*,
-                           const DLTensor*, const DLTensor*, int, DLTensor*);
-using LastErrorFn = const char* (*)();
-//! Fills the package and the runtime's entry points; returns 0, or non-zero with a message.
-using ResolverFn = int (*)(void** package, void** backward, void** last_error, char* message,
-                           size_t message_size);
+using bce_grad_adapter::Binding;
 
-//! What a call needs from the runtime. Immutable once published; never freed (a rebinding is rare
-//! and another thread may still read the old one).
-struct Binding {
-  const bce_grad_package* package;
-  BackwardFn backward;
-  LastErrorFn last_error;
-};
+bce_grad_adapter::RuntimeBinding runtime_binding(
+    "[E61001] In op[binary_cross_entropy_grad], the kernel package is not set: import "
+    "bce_grad.torch in this process (it installs the package resolver) before calling "
+    "torch.ops.bce_grad.binary_cross_entropy_backward");
 
-std::atomic<ResolverFn> resolver{nullptr};
-std::atomic<const Binding*> binding{nullptr};
-
-constexpr const char* kPrefix = "In op[binary_cross_entropy_grad], ";
-
-//! The runtime's binding: published once by the resolver (Python, through ctypes: it takes the GIL
-//! itself). No lock is held while it runs, so a thread holding the GIL cannot deadlock against it.
+//! The runtime's binding (bce_grad_adapter.h), or torch's RuntimeError with the CANN-coded text.
 const Binding& Bound() {
-  const Binding* bound = binding.load(std::memory_order_acquire);
-  if (bound) return *bound;
-  ResolverFn resolve = resolver.load(std::memory_order_acquire);
-  TORCH_CHECK(resolve != nullptr, "[E61001] ", kPrefix, "the kernel package is not set: import "
-              "bce_grad.torch in this process (it installs the package resolver) before calling "
-              "torch.ops.bce_grad.binary_cross_entropy_backward");
-  void* package = nullptr;
-  void* backward = nullptr;
-  void* last_error = nullptr;
-  char message[2048] = {0};
-  int status = resolve(&package, &backward, &last_error, message, sizeof(message) - 1);
-  TORCH_CHECK(status == 0 && package && backward && last_error, message[0] ? message :
-              "[E61001] In op[binary_cross_entropy_grad], the kernel package could not be opened");
-  auto* fresh = new Binding{static_cast<const bce_grad_package*>(package),
-                            reinterpret_cast<BackwardFn>(backward),
-                            reinterpret_cast<LastErrorFn>(last_error)};
-  const Binding* expected = nullptr;
-  if (!binding.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
-    delete fresh;  // another thread published first (the resolver hands both the same package)
-    return *expected;
-  }
-  return *fresh;
+  std::string message;
+  const Binding* bound = runtime_binding.Get(&message);
+  TORCH_CHECK(bound != nullptr, message);
+  return *bound;
 }
 
 bool Supported(at::ScalarType t) {
@@ -214,9 +183,8 @@ TORCH_LIBRARY_IMPL(bce_grad, CPU, m) {
 
 //! Install the resolver the first call uses; drop the current binding so that it runs again.
 BCE_GRAD_TORCH_API void bce_grad_torch_set_resolver(void* resolve) {
-  bce_grad_torch::resolver.store(reinterpret_cast<bce_grad_torch::ResolverFn>(resolve),
-                                 std::memory_order_release);
-  bce_grad_torch::binding.store(nullptr, std::memory_order_release);  // the old one is leaked
+  bce_grad_torch::runtime_binding.SetResolver(
+      reinterpret_cast<bce_grad_adapter::ResolverFn>(resolve));  // an old binding is leaked
 }
 
 //! 1: route aten's CPU binary_cross_entropy_backward to this kernel; 0: give it back to aten.

@@ -1,0 +1,172 @@
+"""What every framework adapter (PyTorch, TensorFlow, MindSpore) shares with the native runtime.
+
+Two pieces, each written once:
+
+* :class:`PackageChoice`: which kernel package an adapter's C++ kernels use (the one given to
+  ``set_package``, else :func:`bce_grad.runtime.packages.default_package`, which honours
+  ``$BCE_GRAD_PACKAGE`` and otherwise builds one on first use), the opened
+  :class:`bce_grad.runtime.Runtime` per package directory (kept open for the process: C++ holds
+  its handle), and the *resolver*: a ctypes callback an adapter's C++ code calls on its first call
+  in the process to get the package handle and the runtime's entry points. After that call the
+  C++ kernel runs no Python. ``bce_grad_adapter.h`` is the C++ side.
+* :func:`framework_library`: build an adapter's C++ source once per machine and key (the source,
+  ``bce_grad_runtime.h`` and ``bce_grad_adapter.h``, the framework's identity, the compiler and
+  the flags), through :func:`bce_grad.runtime.build.build_once` (a file lock, a private directory,
+  a rename into place), so threads and processes build it once.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bce_grad.host_backend.errors import OpError
+from bce_grad.runtime import build as runtime_build
+
+__all__ = ["RESOLVER_TYPE", "PackageChoice", "framework_library", "framework_cache_root"]
+
+#: ``int resolve(void** package, void** backward, void** last_error, char* message, size_t size)``
+#: (``bce_grad_adapter.h``'s ``ResolverFn``).
+RESOLVER_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
+                                 ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p),
+                                 ctypes.c_void_p, ctypes.c_size_t)
+#: The adapters' shared C++ header (``bce_grad_adapter.h``), beside the runtime's.
+ADAPTER_HEADER = runtime_build.INCLUDE_DIR / "bce_grad_adapter.h"
+
+
+class PackageChoice:
+    """The kernel package of one adapter, its opened runtimes and its resolver callback.
+
+    Thread-safe: one re-entrant lock guards the choice and the opened runtimes.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._package: str | None = None
+        self._soc: str | None = None
+        self._runtimes: dict[str, object] = {}
+        self._callback = RESOLVER_TYPE(self._resolve)  # kept alive: C++ holds its address
+
+    @property
+    def resolver_address(self) -> ctypes.c_void_p:
+        """The resolver's address, for the C++ ``set_resolver`` entry point."""
+        return ctypes.cast(self._callback, ctypes.c_void_p)
+
+    def choose(self, package: str | os.PathLike | None, soc: str | None) -> None:
+        """Use ``package`` (None: the runtime's default package for ``soc``) from the next bind.
+
+        Packages opened before stay open (a call in flight may use one).
+        """
+        with self.lock:
+            self._package = None if package is None else os.fspath(package)
+            self._soc = soc
+
+    def package_dir(self) -> Path:
+        """The chosen package, else :func:`bce_grad.runtime.packages.default_package` for the SoC.
+
+        Raises
+        ------
+        OpError
+            As ``default_package`` raises (E61001 when a package cannot be built or found).
+        """
+        if self._package is not None:
+            return Path(self._package)
+        from bce_grad.runtime.packages import default_package
+
+        return Path(default_package(self._soc))
+
+    def runtime(self):
+        """The opened :class:`bce_grad.runtime.Runtime` of :meth:`package_dir` (opened once)."""
+        with self.lock:
+            path = str(self.package_dir().resolve())
+            opened = self._runtimes.get(path)
+            if opened is None:
+                from bce_grad.runtime import Runtime
+
+                opened = self._runtimes[path] = Runtime(path)
+            return opened
+
+    def entry_points(self) -> tuple[int, int, int]:
+        """(package handle, ``bce_grad_backward``, ``bce_grad_last_error``) as addresses."""
+        rt = self.runtime()
+        lib = rt._lib
+        return (rt._handle.value, ctypes.cast(lib.bce_grad_backward, ctypes.c_void_p).value,
+                ctypes.cast(lib.bce_grad_last_error, ctypes.c_void_p).value)
+
+    def _resolve(self, package, backward, last_error, message, size) -> int:
+        """The C++ side's resolver (ctypes takes the GIL for it); never raises."""
+        try:
+            package[0], backward[0], last_error[0] = self.entry_points()
+            return 0
+        except BaseException as err:  # noqa: BLE001 - nothing may cross the C boundary
+            text = str(err) if isinstance(err, OpError) else \
+                f"[E61001] In op[binary_cross_entropy_grad], opening the kernel package failed: " \
+                f"{type(err).__name__}: {err}"
+            data = text.encode(errors="replace")[:max(int(size), 1) - 1]
+            ctypes.memmove(message, data, len(data))
+            return 1
+
+
+def framework_cache_root(framework: str) -> Path:
+    """``<kernel cache>/../<framework>``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad``."""
+    return runtime_build.cache_root().parent / framework
+
+
+def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
+                      flags: Callable[[], tuple[Sequence[str], Sequence[str], str]],
+                      framework: str, root: Path | None = None) -> Path:
+    """An adapter's shared library, built from ``source`` now if the cache lacks it.
+
+    Parameters
+    ----------
+    stem : str
+        The library's file name stem, e.g. ``"libbce_grad_tf"``.
+    source : Path
+        The adapter's C++ source.
+    cxxflags : sequence of str
+        The adapter's own compiler flags.
+    flags : callable
+        Returns (compile flags, link flags, identity) of the installed framework; the identity
+        (version, ABI) enters the cache key.
+    framework : str
+        Its name, for messages and the cache folder (``<cache>/../<framework>``).
+    root : Path, optional
+        Where to cache it instead.
+
+    Returns
+    -------
+    Path
+        ``<root>/<stem>-<key>.so``.
+
+    Raises
+    ------
+    OpError
+        E61001 when there is no C++ compiler (naming what to install) or the build fails.
+    """
+    compile_flags, link_flags, identity = flags()
+    blob = json.dumps({
+        "source": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "headers": [hashlib.sha256((runtime_build.INCLUDE_DIR / name).read_bytes()).hexdigest()
+                    for name in ("bce_grad_runtime.h", ADAPTER_HEADER.name)],
+        "framework": identity, "compiler": runtime_build.compiler()[1], "flags": list(cxxflags),
+    }, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def compile_to(out: Path) -> None:
+        cxx = runtime_build.compiler()[0]
+        ffi = runtime_build._package_dir("tvm_ffi")  # dlpack/dlpack.h, as the runtime is built
+        cmd = [cxx, *cxxflags, *compile_flags, f"-I{runtime_build.INCLUDE_DIR}",
+               f"-I{ffi / 'include'}", str(source), "-o", str(out), *link_flags]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout)[-3000:]
+            raise OpError("E61001", f"building the {framework} adapter failed ({cxx} exited with "
+                          f"{done.returncode}):\n{tail}", param_name=runtime_build.CXX_ENV)
+
+    folder = Path(root) if root is not None else framework_cache_root(framework.lower())
+    return runtime_build.build_once(folder / f"{stem}-{key}.so", compile_to)
