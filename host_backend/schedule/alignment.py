@@ -46,29 +46,35 @@ def _close_paren(text: str, start: int) -> int:
     raise RuntimeError("unbalanced TVMScript signature")
 
 
-def _rank(shape_text: str) -> int:
-    """Number of dims of a TVMScript shape tuple such as ``(dim_0, dim_1)`` or ``(dim_0,)``."""
-    inner = shape_text.strip()[1:-1].strip().rstrip(",")
-    return 0 if not inner else inner.count(",") + 1
+def _align_buffers(signature: str, params: list[tuple[str, str, int]],
+                   strided: set[str]) -> tuple[str, list[str]]:
+    """The signature with ``align`` on every buffer and strides on those named in ``strided``.
 
-
-def _align_buffers(signature: str, strided: set[str]) -> tuple[str, list[str]]:
-    """The signature with ``align`` on every buffer and strides on those named in ``strided``."""
+    ``params`` lists each buffer argument as (name, dtype, rank), taken from the function
+    itself, in signature order; the text is only searched for where each ``T.Buffer(...)``
+    closes, and each one found must belong to the argument expected there, so a change in how
+    TVMScript prints a buffer (more keywords, another dtype spelling) fails loudly instead of
+    declaring a wrong alignment.
+    """
     out, pos, new_vars = [], 0, []
-    while (start := signature.find(_OPEN, pos)) >= 0:
+    for name, dtype, rank in params:
+        start = signature.find(_OPEN, pos)
+        named = _PARAM.search(signature[:start]) if start >= 0 else None
+        if named is None or named.group(1) != name:
+            found = named.group(1) if named else "no T.Buffer"
+            raise RuntimeError(f"unexpected TVMScript signature: argument [{name}] should come "
+                               f"next, but found [{found}]; cannot re-declare its alignment")
         end = _close_paren(signature, start + len(_OPEN))
-        args = signature[start + len(_OPEN):end]
-        shape_text, dtype = (part.strip() for part in args.rsplit(",", 1))
-        dtype = dtype.strip('"')
-        named = _PARAM.search(signature[:start])
-        name = named.group(1) if named else ""
         extra = ""
-        if name in strided and _rank(shape_text):
-            strides = [f"{name}{_STRIDE}{axis}" for axis in range(_rank(shape_text))]
+        if name in strided and rank:
+            strides = [f"{name}{_STRIDE}{axis}" for axis in range(rank)]
             new_vars += strides
             extra = f", strides=({', '.join(strides)},)"
         out.append(signature[pos:end] + f"{extra}, align={_itemsize(dtype)})")
         pos = end + 1
+    if signature.find(_OPEN, pos) >= 0:
+        raise RuntimeError("unexpected TVMScript signature: more T.Buffer arguments than the "
+                           "function has buffer parameters")
     return "".join(out) + signature[pos:], new_vars
 
 
@@ -92,8 +98,10 @@ def element_aligned(func: tirx.PrimFunc, strided_inputs: bool | None = None) -> 
     if not sep or "def " not in head:
         raise RuntimeError("unexpected TVMScript layout: cannot re-declare argument alignment")
     written = set(_WRITES.findall(body))
-    params = {p.name for p in func.params if tirx.is_buffer_var(p)}
-    signature, new_vars = _align_buffers(head, params - written if strided_inputs else set())
+    buffers = [(p.name, str(p.ty.dtype), len(p.ty.shape)) for p in func.params
+               if tirx.is_buffer_var(p)]
+    inputs = {name for name, _, _ in buffers} - written
+    signature, new_vars = _align_buffers(head, buffers, inputs if strided_inputs else set())
     if new_vars:  # the stride vars are declared as the dim vars are, before the decorator
         decorator = signature.index("@T.prim_func")
         declared = "".join(f'{v} = TypeVar("{v}")\n' for v in new_vars)
