@@ -57,6 +57,15 @@ def first_calls(torch):
                 [("float16", True), ("bfloat16", False), ("float32", True), ("float32", False)])]
 
 
+def run_in_threads(work, count: int) -> None:
+    """Run ``work(i)`` for i in 0..count-1 on as many threads at once and wait for all."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def build_cold(adapter_library, package, specs) -> list:
     """On a cold cache, at once: 4 threads build an adapter's library (one compiles, three wait on
     its lock), one builds the runtime library, this thread compiles the package ``specs`` into

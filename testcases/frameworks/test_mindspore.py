@@ -22,7 +22,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from testcases.frameworks.conftest import DTYPES, GRID_SHAPES, build_cold
+from testcases.frameworks.conftest import DTYPES, GRID_SHAPES, build_cold, run_in_threads
 
 ms = pytest.importorskip("mindspore", reason="MindSpore is not installed (pip install "
                          "'bce-grad[mindspore]')")
@@ -222,11 +222,7 @@ def test_four_threads_call_concurrently(ms_bce):
         except Exception as err:  # noqa: BLE001 - reported by the main thread
             errors.append(err)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 4)
     assert not errors, errors[0]
 
 

@@ -11,13 +11,12 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from testcases.frameworks.conftest import DTYPES
+from testcases.frameworks.conftest import DTYPES, run_in_threads
 from testcases.frameworks.tf_support import (
     LOSS_SHAPE, PYTHON_NODES, REDUCTIONS, assert_bit_exact, cold_start, grid_arrays,
     keras_backward, keras_tolerance, numpy_api,
@@ -262,11 +261,7 @@ def test_four_threads_call_concurrently(tf_bce):
         except Exception as err:  # noqa: BLE001 - reported by the main thread
             errors.append(err)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 4)
     assert not errors, errors[0]
 
 

@@ -5,13 +5,12 @@ grad_output a column, weight a row), with the boundary points x, y in {0, 1} in 
 """
 from __future__ import annotations
 
-import threading
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from testcases.frameworks.conftest import DTYPES, GRID_SHAPES, grid_inputs
+from testcases.frameworks.conftest import DTYPES, GRID_SHAPES, grid_inputs, run_in_threads
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install "
                             "'bce-grad[torch]')")
@@ -107,11 +106,7 @@ def test_four_threads_call_concurrently(torch_bce):
         except Exception as err:  # noqa: BLE001 - reported by the main thread
             errors.append(err)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 4)
     assert not errors, errors[0]
 
 
