@@ -22,7 +22,6 @@ also a ``TypeError`` (:class:`~bce_grad.host_backend.errors.OpTypeError`).
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Mapping
 
@@ -64,12 +63,6 @@ def dtype_name(array: np.ndarray) -> str:
     return str(np.asarray(array).dtype)
 
 
-@functools.lru_cache(maxsize=None)
-def allowed_dtypes(soc_dir: str, param: str) -> tuple[str, ...]:
-    """The dtypes the SoC's op info lists for ``param`` (its compiled JSON, read once)."""
-    return supported_dtypes(soc_dir, param)
-
-
 def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
     """Refuse any dtype that the SoC's op info does not list (``op_info_cfg``)."""
     short = soc_info(soc).short_soc_version
@@ -79,7 +72,7 @@ def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
                       f"({', '.join(SOC_DIRS)} in op_info_cfg/ai_core), but actually is [{soc}] "
                       f"({short})", OP_NAME, "soc")
     for name, dtype in dtypes.items():
-        allowed = allowed_dtypes(soc_dir, name)
+        allowed = supported_dtypes(soc_dir, name)  # the compiled op info, read once
         if dtype not in allowed:
             raise OpError("E80008", f"the parameter[{name}] dtype should be one of {list(allowed)} "
                           f"on {soc} (op_info_cfg/ai_core/{soc_dir}), but actually is [{dtype}]",

@@ -9,12 +9,12 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
-import ml_dtypes
 import numpy as np
 
+from bce_grad.op_support import DTYPES, numpy_dtype
 from testcases.frameworks.conftest import GRID_SHAPES, build_cold, package_specs
 
-NUMPY = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
+NUMPY = {name: numpy_dtype(name).type for name in DTYPES}
 #: unit roundoff per dtype (half an ulp of 1)
 UNIT = {"float16": 2.0 ** -11, "bfloat16": 2.0 ** -8, "float32": 2.0 ** -24}
 REDUCTIONS = ("none", "mean", "sum")
