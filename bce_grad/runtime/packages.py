@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -174,7 +175,6 @@ def default_package(soc: str | None = None, *, kernel_set: str | None = None) ->
 @functools.lru_cache(maxsize=None)
 def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
     from bce_grad.host_backend.soc_table import soc_info
-    from bce_grad.runtime.kernel_set import build_package
     from bce_grad.tools.kernel_cache import writable_cache_dir
 
     root = Path(root_text)
@@ -192,10 +192,49 @@ def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
              f"kernels, once per machine and version) into {final}")
         work = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", dir=root))
         try:
-            build_package(work, soc_version, specs, jobs=max(1, len(os.sched_getaffinity(0))),
-                          log=_say)
+            _build_in_child(work, soc_version, set_name)
             shutil.rmtree(final, ignore_errors=True)  # a manifest-less leftover
             os.replace(work, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+#: What the build process runs: the caller's import path, then :func:`build_default`.
+_CHILD_CODE = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+               "from bce_grad.runtime.packages import build_default; build_default(*sys.argv[2:])")
+
+
+def _build_in_child(work: Path, soc_version: str, set_name: str) -> None:
+    """Build the package into ``work`` in a fresh interpreter, its progress on our stderr.
+
+    The build compiles in a pool of ``spawn`` processes, and ``spawn`` makes each worker import
+    the parent's ``__main__``: inside a user's process that is their script, which, without an
+    ``if __name__ == "__main__"`` guard, would run again in every worker (training included) and
+    wait there forever on this build's lock. A child started with ``-c`` has no main script, so
+    its workers import only the operator. It gets this process's import path and environment.
+
+    Raises
+    ------
+    OpError
+        E61001 with the child's exit status when the build fails (its messages precede it).
+    """
+    from bce_grad.host_backend.errors import OpError
+
+    if not sys.executable:  # an embedded interpreter with no python to start: build here
+        build_default(str(work), soc_version, set_name)
+        return
+    argv = [sys.executable, "-c", _CHILD_CODE, json.dumps(sys.path), str(work), soc_version, set_name]
+    status = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False).returncode
+    if status != 0:
+        raise OpError("E61001", f"building the {set_name} kernel package for {soc_version} failed "
+                      f"in its build process ({sys.executable}, exit status {status}); its "
+                      f"messages are above", "binary_cross_entropy_grad")
+
+
+def build_default(work: str, soc_version: str, set_name: str) -> None:
+    """The build process's body: compile set ``set_name`` for ``soc_version`` into ``work``."""
+    from bce_grad.runtime.kernel_set import build_package
+
+    build_package(Path(work), soc_version, package_kernel_set(soc_version, set_name),
+                  jobs=max(1, len(os.sched_getaffinity(0))), log=_say)

@@ -1,8 +1,9 @@
-"""The Python half of the PyTorch operator: fake (meta) function, autograd, the forward loss.
+"""The Python half of the PyTorch operator: fake (meta) function and the forward loss.
+
+The operator's own derivative (double backward) is its C++ Autograd kernel (``csrc``): a Python
+autograd kernel would run on every call.
 
 - ``register_fake``: the output is x's shape with the promoted dtype (what the C++ kernel returns).
-- ``register_autograd``: the operator's own derivative (double backward), written with torch ops so
-  that it traces under ``torch.compile``; it runs only when a gradient of the gradient is asked for.
 - :func:`binary_cross_entropy`: ``torch.nn.functional.binary_cross_entropy``'s forward (aten's
   kernel) whose backward with respect to ``input`` is this operator.
 """
@@ -15,7 +16,6 @@ import torch
 from bce_grad.op_support import REDUCTION_ENUM
 
 OP = "bce_grad::binary_cross_entropy_backward"
-EPSILON = 1e-12
 #: torch.nn's reduction enum, which is aclnn's: 0 none, 1 mean, 2 sum.
 REDUCTIONS = {name: value for value, name in REDUCTION_ENUM.items()}
 SUPPORTED = (torch.float16, torch.bfloat16, torch.float32)
@@ -34,46 +34,6 @@ def _fake(grad_output, self, target, weight=None, reduction=1):
             f"[E80008] In op[binary_cross_entropy_grad], the dtypes should be in "
             f"{[str(d) for d in SUPPORTED]}, but actually are {[str(d) for d in dtypes]}")
     return self.new_empty(self.shape, dtype=result_dtype(grad_output, self, target, weight))
-
-
-def _setup_context(ctx, inputs, output) -> None:
-    grad_output, x, y, weight, reduction = inputs
-    ctx.save_for_backward(grad_output, x, y, weight)
-    ctx.reduction = reduction
-
-
-def _double_backward(ctx, gg):
-    """Derivatives of ``c * g * w * (x - y) / d``, ``d = max(x (1 - x), eps)``, in float32.
-
-    d/dg = c w q, d/dy = -c g w / d, d/dw = c g q, d/dx = c g w (1 - q d') / d with
-    q = (x - y) / d and d' = 1 - 2x where x (1 - x) > eps, else 0 (the clamp is flat).
-    """
-    g, x, y, w = ctx.saved_tensors
-    needs = ctx.needs_input_grad
-    f32 = torch.float32
-    xf, yf, gf, ggf = x.to(f32), y.to(f32), g.to(f32), gg.to(f32)
-    wf = w.to(f32) if w is not None else None
-    if ctx.reduction == 1:
-        ggf = ggf / x.numel()
-    prod = xf * (1 - xf)
-    d = prod.clamp_min(EPSILON)
-    q = (xf - yf) / d
-    scale = ggf if wf is None else ggf * wf
-
-    def to(value, like):
-        return value.sum_to_size(like.shape).to(like.dtype)
-
-    grad_g = to(scale * q, g) if needs[0] else None
-    grad_x = None
-    if needs[1]:
-        slope = torch.where(prod > EPSILON, 1 - 2 * xf, torch.zeros_like(xf))
-        grad_x = to(scale * gf * (1 - q * slope) / d, x)
-    grad_y = to(-scale * gf / d, y) if needs[2] else None
-    grad_w = to(ggf * gf * q, w) if w is not None and needs[3] else None
-    return grad_g, grad_x, grad_y, grad_w, None
-
-
-torch.library.register_autograd(OP, _double_backward, setup_context=_setup_context)
 
 
 class _BinaryCrossEntropy(torch.autograd.Function):

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,25 +26,45 @@ def fresh_packages(tmp_path, monkeypatch):
 
 
 def test_minimal_package_is_built_once_and_serves_every_float32_pattern(
-        fresh_packages, monkeypatch, capfd, runtime_library):
+        fresh_packages, monkeypatch, capfd, runtime_library, tmp_path):
     from bce_grad.golden import binary_cross_entropy_grad_golden as golden
     from bce_grad.runtime import Runtime, default_package, package_kernel_set
 
     monkeypatch.setenv("BCE_GRAD_PACKAGE_SET", "minimal")
     specs = package_kernel_set(SOC)
     assert len(specs) == 10 and sum(s.strided for s in specs) == 8
-    path = default_package(SOC)
-    err = capfd.readouterr().err
-    assert "building the minimal kernel package for Ascend910B1 (10 kernels" in err
+    # built by a user's script with no `if __name__ == "__main__"` guard: the build's spawn
+    # workers must not run it again (they did, and waited forever on the build's lock)
+    script = tmp_path / "train.py"
+    script.write_text("from bce_grad.runtime import default_package\n"
+                      f"print('package:', default_package({SOC!r}))\n")
+    run = subprocess.run([sys.executable, str(script)], env=dict(os.environ), capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "building the minimal kernel package for Ascend910B1 (10 kernels" in run.stderr
+    assert run.stdout.count("package:") == 1, run.stdout  # the script ran once, in its process
+    path = default_package(SOC)  # the same key in this process: found, nothing built
+    assert "building" not in capfd.readouterr().err
+    assert run.stdout.split("package:")[1].strip() == str(path)
     assert path.parent == fresh_packages and path.name.startswith("ascend910b-")
     assert [p.name for p in fresh_packages.iterdir() if p.name.startswith(".")] == []
-    assert default_package(SOC) == path  # found again, nothing built
-    assert "building" not in capfd.readouterr().err
     x = np.linspace(0.1, 0.9, 2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     y, g = np.full((3, 1, 5), 0.25, np.float32), np.full((2, 1, 4, 1), 2.0, np.float32)
     with Runtime(path, library=runtime_library) as rt:
         got = rt.backward(g, x, y, None, "mean")
     np.testing.assert_array_equal(got, golden(x, y, g, None, "mean", "float32", "float32"))
+
+
+def test_failed_build_names_its_process(fresh_packages, monkeypatch):
+    from bce_grad.host_backend.errors import OpError
+    from bce_grad.runtime import default_package, packages
+
+    monkeypatch.setenv("BCE_GRAD_PACKAGE_SET", "minimal")
+    monkeypatch.setattr(packages, "_CHILD_CODE", "raise SystemExit(3)")
+    with pytest.raises(OpError, match=r"\[E61001\] .*building the minimal kernel package for "
+                       r"Ascend910B1 failed in its build process \(.*, exit status 3\)"):
+        default_package(SOC)
+    assert [p.name for p in fresh_packages.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_package_variable_is_validated(tmp_path, monkeypatch, package_dir):

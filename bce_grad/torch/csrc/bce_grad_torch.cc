@@ -6,6 +6,9 @@
 //        -> at::Tensor viewed as DLTensor (no copy; strides passed, the runtime copies strided inputs)
 //        -> bce_grad_backward(package, ...)            (the runtime's C ABI: check, tile, launch)
 //
+// Its Autograd kernel (Derivative) records the operator's own derivative (double backward) only
+// when a gradient can flow; otherwise a call goes straight to the CPU kernel.
+//
 // The runtime library and its kernel package are found by Python once per process: the first call
 // asks the resolver that bce_grad.torch installs (a ctypes callback, bce_grad_torch_set_resolver)
 // for the package handle and the runtime's two entry points; every later call reads them from an
@@ -19,7 +22,12 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/binary_cross_entropy_backward_native.h>
 #include <ATen/ops/empty.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/where.h>
+#include <ATen/ops/zeros_like.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
 #include <atomic>
@@ -158,6 +166,74 @@ at::Tensor AtenBackward(const at::Tensor& grad, const at::Tensor& self, const at
   return at::native::binary_cross_entropy_backward_cpu(grad, self, target, weight, reduction);
 }
 
+//! The operator below autograd (CPU kernel, fake kernel under torch.compile), from the dispatcher.
+at::Tensor Redispatch(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& target,
+                      const std::optional<at::Tensor>& weight, int64_t reduction) {
+  static const auto op = c10::Dispatcher::singleton()
+      .findSchemaOrThrow("bce_grad::binary_cross_entropy_backward", "")
+      .typed<decltype(Backward)>();
+  at::AutoDispatchBelowADInplaceOrView below;
+  return op.call(grad, self, target, weight, reduction);
+}
+
+constexpr double kEpsilon = 1e-12;
+
+/*!
+ * The operator's own derivative (double backward), in float32 with aten ops, so that it traces
+ * under torch.compile. With f = c g w (x - y) / d, d = max(x (1 - x), eps), q = (x - y) / d:
+ * df/dg = c w q, df/dy = -c g w / d, df/dw = c g q, df/dx = c g w (1 - q d') / d, where
+ * d' = 1 - 2x while x (1 - x) > eps and 0 where the clamp is flat. Written in C++ (not
+ * torch.library.register_autograd) because a Python autograd kernel runs on every call, grad or
+ * not, and cost 15 us of a 20 us (4, 4) call.
+ */
+class Derivative : public torch::autograd::Function<Derivative> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& grad,
+                            const at::Tensor& self, const at::Tensor& target,
+                            const std::optional<at::Tensor>& weight, int64_t reduction) {
+    ctx->save_for_backward({grad, self, target, weight.has_value() ? *weight : at::Tensor()});
+    ctx->saved_data["reduction"] = reduction;
+    return Redispatch(grad, self, target, weight, reduction);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &g = saved[0], &x = saved[1], &y = saved[2], &w = saved[3];
+    const auto f32 = at::kFloat;
+    at::Tensor xf = x.to(f32), yf = y.to(f32), gf = g.to(f32), ggf = grads[0].to(f32);
+    if (ctx->saved_data["reduction"].toInt() == 1) ggf = ggf / static_cast<double>(x.numel());
+    at::Tensor prod = xf * (1 - xf);
+    at::Tensor d = prod.clamp_min(kEpsilon);
+    at::Tensor q = (xf - yf) / d;
+    at::Tensor scale = w.defined() ? ggf * w.to(f32) : ggf;
+    auto to = [](const at::Tensor& value, const at::Tensor& like) {
+      return value.sum_to_size(like.sizes()).to(like.scalar_type());
+    };
+    at::Tensor grad_g, grad_x, grad_y, grad_w;
+    if (ctx->needs_input_grad(0)) grad_g = to(scale * q, g);
+    if (ctx->needs_input_grad(1)) {
+      at::Tensor slope = at::where(prod > kEpsilon, 1 - 2 * xf, at::zeros_like(xf));
+      grad_x = to(scale * gf * (1 - q * slope) / d, x);
+    }
+    if (ctx->needs_input_grad(2)) grad_y = to(-scale * gf / d, y);
+    if (w.defined() && ctx->needs_input_grad(3)) grad_w = to(ggf * gf * q, w);
+    return {grad_g, grad_x, grad_y, grad_w, at::Tensor()};
+  }
+};
+
+//! The Autograd kernel: straight below autograd when no gradient can flow (the common call),
+//! else through Derivative, which records the operator's derivative.
+at::Tensor AutogradBackward(const at::Tensor& grad, const at::Tensor& self,
+                            const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                            int64_t reduction) {
+  const bool tracked = at::GradMode::is_enabled() &&
+      (grad.requires_grad() || self.requires_grad() || target.requires_grad() ||
+       (weight.has_value() && weight->defined() && weight->requires_grad()));
+  if (!tracked) return Redispatch(grad, self, target, weight, reduction);
+  return Derivative::apply(grad, self, target, weight, reduction);
+}
+
 std::mutex route_mutex;
 std::unique_ptr<torch::Library> aten_route;
 
@@ -179,6 +255,10 @@ TORCH_LIBRARY(bce_grad, m) {
 
 TORCH_LIBRARY_IMPL(bce_grad, CPU, m) {
   m.impl("binary_cross_entropy_backward", TORCH_FN(bce_grad_torch::Backward));
+}
+
+TORCH_LIBRARY_IMPL(bce_grad, Autograd, m) {
+  m.impl("binary_cross_entropy_backward", TORCH_FN(bce_grad_torch::AutogradBackward));
 }
 
 //! Install the resolver the first call uses; drop the current binding so that it runs again.
