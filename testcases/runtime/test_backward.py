@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -99,3 +100,44 @@ def test_four_threads_concurrently(runtime):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_same_call_shape_again_reads_each_calls_data(runtime):
+    """Calls of one signature reuse the thread's memo (kernel, pattern, scalars), never its data:
+    new inputs, a new out, another reduction and another dtype in between, each result exact."""
+    rng = np.random.default_rng(11)
+    for i in range(4):
+        for dtype in ("float32", "float16"):
+            g, x, y, w = _inputs(rng, dtype, "rowcol", with_weight=i % 2 == 0)
+            reduction = ("mean", "sum")[i % 2]
+            out = np.empty(x.shape, NP[dtype])
+            assert runtime.backward(g, x, y, w, reduction, out=out) is out
+            assert_bit_exact(out, g, x, y, w, reduction, dtype)
+
+
+def test_same_call_shape_again_still_refuses_out_on_an_input(runtime):
+    """The memo holds what a signature decides; out overlapping an input is checked every call."""
+    from bce_grad.host_backend.errors import OpValueError
+
+    g, x, y, w = _inputs(np.random.default_rng(3), "float32", "same", True)
+    runtime.backward(g, x, y, w, "mean", out=np.empty_like(x))
+    with pytest.raises(OpValueError, match=r"\[E80000\] .*parameter\[out\] is unusable: it should "
+                                           r"not overlap the input\(s\) \['y'\]"):
+        runtime.backward(g, x, y, w, "mean", out=y)
+
+
+def test_same_call_shape_on_another_package_uses_that_package(runtime, package_dir,
+                                                             runtime_library):
+    """A memo belongs to its package: the same call on a package without the kernel is refused."""
+    import json
+
+    from bce_grad.runtime import KernelNotInPackage, Runtime
+
+    manifest = json.loads((Path(package_dir) / "manifest.json").read_text())
+    manifest["kernels"] = []
+    g, x, y, w = _inputs(np.random.default_rng(4), "float32", "same", False)
+    runtime.backward(g, x, y, w, "mean")
+    with Runtime.in_memory(manifest, library=runtime_library) as empty:
+        with pytest.raises(KernelNotInPackage, match=r"has no kernel for the broadcast pattern d_d_d"):
+            empty.backward(g, x, y, w, "mean")
+    assert_bit_exact(runtime.backward(g, x, y, w, "mean"), g, x, y, w, "mean", "float32")

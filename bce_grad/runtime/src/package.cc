@@ -267,6 +267,7 @@ void Package::Insert(std::shared_ptr<KernelEntry> entry) {
   std::string key = Key(entry->dtypes, entry->output, entry->reduction, entry->pattern);
   std::unique_lock<std::shared_mutex> write(mu_);
   kernels_[key] = std::move(entry);  // a call still running an old entry keeps it alive
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 std::shared_ptr<KernelEntry> Package::ParseEntry(const json::Object& kernel,

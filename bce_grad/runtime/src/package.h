@@ -109,9 +109,15 @@ class Package {
   void CheckEnvironment() const;
   //! Calls whose x has fewer elements run the kernel on the calling thread alone.
   int64_t serial_below = 0;
+  //! Unique in the process (never reused, unlike an address): names the package in call memos.
+  const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+  //! Kernel set version: Insert() bumps it, so a call memo made before an Add() is not used after.
+  uint64_t Generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   mutable std::shared_mutex mu_;  // guards kernels_: Add() writes, calls read
+  std::atomic<uint64_t> generation_{0};
+  static inline std::atomic<uint64_t> next_id_{0};
   std::unordered_map<std::string, std::shared_ptr<KernelEntry>> kernels_;
   std::shared_ptr<KernelEntry> ParseEntry(const tvm::ffi::json::Object& kernel,
                                           const std::string& where) const;
