@@ -26,6 +26,8 @@ from testcases.frameworks.conftest import DTYPES, GRID_SHAPES, build_cold, run_i
 
 ms = pytest.importorskip("mindspore", reason="MindSpore is not installed (pip install "
                          "'bce-grad[mindspore]')")
+#: ``pytest -m mindspore`` selects these tests (setup.cfg declares the marker).
+pytestmark = pytest.mark.mindspore
 
 REDUCTIONS = ("none", "mean", "sum")
 #: Relative tolerances against MindSpore's own CPU BinaryCrossEntropyGrad, per dtype, and why:
@@ -375,3 +377,83 @@ def test_missing_package_is_a_clear_error(ms_bce, tmp_path):
         bms.set_package(ms_bce["package"])
     x, y, g, _ = grid_arrays("float32", False, seed=9)
     assert_bit_exact(run(bms, "sum", x, y, g, None), numpy_api(x, y, g, None, "sum"))
+
+
+def test_selected_by_the_mindspore_marker(request):
+    """``pytest -m mindspore`` runs this file (it selected none of it when the mark was missing)."""
+    assert request.node.get_closest_marker("mindspore") is not None
+
+
+@pytest.mark.parametrize("mode", ["graph", "pynative"])
+def test_a_call_does_little_python_work(ms_bce, monkeypatch, mode):
+    """A call reads the failure count and the mode cheaply: not ``last_error()`` (a lock and a 4 KiB
+    buffer) nor ``get_context("mode")`` (20-35 us, a tenth of a (4, 4) call); in PyNative mode,
+    where MindSpore infers the dtype on every call, the op info is looked up once per dtypes."""
+    import bce_grad.api
+    from bce_grad.mindspore import _native
+
+    bms = ms_bce["module"]
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    try:
+        cell = bms.BinaryCrossEntropyGrad("sum")
+        x, y, g, _ = grid_arrays("float32", False, seed=10)
+        want = numpy_api(x, y, g, None, "sum")
+        assert_bit_exact(to_numpy(cell(tensor(x), tensor(y), tensor(g))), want)  # compiled
+
+        counts = {"last_error": 0, "get_context": 0, "check_dtypes": 0}
+
+        def counted(name, fn):
+            def wrapper(*args, **kwargs):
+                counts[name] += 1
+                return fn(*args, **kwargs)
+            return wrapper
+
+        monkeypatch.setattr(_native, "last_error", counted("last_error", _native.last_error))
+        monkeypatch.setattr(ms, "get_context", counted("get_context", ms.get_context))
+        monkeypatch.setattr(bce_grad.api, "check_dtypes",
+                            counted("check_dtypes", bce_grad.api.check_dtypes))
+        for _ in range(3):
+            assert_bit_exact(to_numpy(cell(tensor(x), tensor(y), tensor(g))), want)
+        assert counts == {"last_error": 0, "get_context": 0, "check_dtypes": 0}
+        assert _native.failures() == _native.last_error()[0]
+    finally:
+        monkeypatch.undo()
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def test_a_refused_dtype_is_refused_on_every_call(ms_bce, monkeypatch, tmp_path):
+    """The dtype inference's cache keeps answers, not refusals: a float64 x fails each time."""
+    monkeypatch.chdir(tmp_path)  # MindSpore writes rank_0/om/analyze_fail.ir on a failed compile
+    bms = ms_bce["module"]
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        cell = bms.BinaryCrossEntropyGrad("mean")
+        x, y, g, _ = grid_arrays("float32", False, seed=11)
+        for _ in range(2):
+            with pytest.raises(TypeError,
+                               match=r"^\[E80008\] .*parameter\[x\] dtype .*\[float64\]"):
+                cell(tensor(x.astype(np.float64)), tensor(y), tensor(g)).asnumpy()
+        assert_bit_exact(to_numpy(cell(tensor(x), tensor(y), tensor(g))),
+                         numpy_api(x, y, g, None, "mean"))
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+
+
+@pytest.mark.parametrize("count, pattern", [
+    (2, r"^\[E80001\] In op\[binary_cross_entropy_grad\], the parameter\[grad_output\] is "
+        r"mandatory .*\[2\] inputs given"),
+    (5, r"^\[E80000\] In op\[binary_cross_entropy_grad\], the inputs should be x, y, grad_output "
+        r"and an optional weight, at most 4, but actually are \[5\]"),
+])
+def test_wrong_input_count_is_a_type_error(ms_bce, count, pattern):
+    """GRAPH_MODE counts the inputs without MindSpore's per-call ``inspect.signature``: a
+    ``TypeError`` naming the rule, before anything compiles; the cell then works."""
+    bms = ms_bce["module"]
+    cell = bms.BinaryCrossEntropyGrad("mean")
+    x, y, g, w = grid_arrays("float32", True, seed=12)
+    inputs = [tensor(a) for a in (x, y, g, w, w)][:count]
+    with pytest.raises(TypeError, match=pattern):
+        cell(*inputs)
+    assert_bit_exact(to_numpy(cell(tensor(x), tensor(y), tensor(g), tensor(w))),
+                     numpy_api(x, y, g, w, "mean"))

@@ -22,7 +22,8 @@
 // Errors: a kernel returns the runtime's non-zero status. MindSpore then raises its own
 // RuntimeError ("Return value from CPU AOT kernel ... is 1") without our text, so the message
 // (starting with the CANN code, "[E61001] In op[binary_cross_entropy_grad], ...") is kept,
-// numbered, for the Python side to fetch (bce_grad_ms_last_error) and is written to stderr.
+// numbered, for the Python side to fetch (bce_grad_ms_last_error; bce_grad_ms_failures: the
+// count alone, read before every call) and is written to stderr.
 #include <dlpack/dlpack.h>
 
 #include <algorithm>
@@ -64,16 +65,18 @@ constexpr const char* kPrefix = "In op[binary_cross_entropy_grad], ";
 constexpr int kMaxRank = 8;
 
 //! The latest failure of any thread: MindSpore runs kernels on its own actor threads, so the
-//! Python caller cannot read a thread-local message. `serial` counts failures.
+//! Python caller cannot read a thread-local message. `serial` counts failures; it changes under
+//! the mutex (so text and count agree) but is atomic, so the Python cell's read before every call
+//! (bce_grad_ms_failures) takes no lock.
 std::mutex error_mutex;
 std::string error_text;
-uint64_t error_serial = 0;
+std::atomic<uint64_t> error_serial{0};
 
 int Fail(int status, const std::string& message) {
   {
     std::lock_guard<std::mutex> lock(error_mutex);
     error_text = message;
-    ++error_serial;
+    error_serial.fetch_add(1, std::memory_order_release);
   }
   std::fprintf(stderr, "bce_grad.mindspore: %s\n", message.c_str());
   std::fflush(stderr);
@@ -247,7 +250,14 @@ BCE_GRAD_MS_API uint64_t bce_grad_ms_last_error(char* buffer, size_t size) {
     std::memcpy(buffer, bce_grad_ms::error_text.data(), n);
     buffer[n] = '\0';
   }
-  return bce_grad_ms::error_serial;
+  return bce_grad_ms::error_serial.load(std::memory_order_relaxed);
+}
+
+//! How many kernel calls failed so far: bce_grad_ms_last_error's count without the lock or the
+//! copy. The Python cell reads it before every call (to tell a failure of this call from an older
+//! one), so it costs one plain C call.
+BCE_GRAD_MS_API uint64_t bce_grad_ms_failures(void) {
+  return bce_grad_ms::error_serial.load(std::memory_order_acquire);
 }
 
 // Name(...) runs the kernel; Name##InferShape(...) infers and checks shapes (MindSpore's aot ABI).
