@@ -12,19 +12,15 @@ Generic strided kernels (``build.strided_inputs``) re-declare each *input* buffe
 same pass with one symbolic stride per axis (``<name>_stride_<axis>``, int64). TVM's
 argument binder then reads the strides from the caller's DLTensor (compact ones when it
 passes NULL), and zero strides are fine: a broadcast input travels with x's shape and
-stride 0 on its broadcast axes and is read in place. Outputs stay compact.
-:func:`version_unit_strides` adds a copy of the scheduled body where every input's
-innermost stride is 1, taken at run time when it holds, so the common case keeps
-contiguous vector loads instead of gathers.
+stride 0 on its broadcast axes and is read in place. Outputs stay compact. (Their loads
+are gathers; the runtime takes a compact fast-path kernel whenever the package has one.)
 """
 from __future__ import annotations
 
-import functools
-import operator
 import re
 
 import tvm
-from tvm import s_tir, tirx
+from tvm import tirx
 
 _OPEN = "T.Buffer("
 _WRITES = re.compile(r"T\.writes\((\w+)\[")
@@ -111,38 +107,3 @@ def element_aligned(func: tirx.PrimFunc, strided_inputs: bool | None = None) -> 
         if tirx.is_buffer_var(param) and param.data_alignment != _itemsize(str(param.ty.dtype)):
             raise RuntimeError(f"argument {param.name} kept alignment {param.data_alignment}")
     return aligned
-
-
-def _stride_vars(func: tirx.PrimFunc) -> list[tirx.Var]:
-    """The innermost stride var of each strided input buffer of ``func``."""
-    found: dict[str, tirx.Var] = {}
-
-    def visit(node) -> None:
-        if isinstance(node, tirx.BufferLoad) and node.buffer.strides:
-            last = node.buffer.strides[-1]
-            if isinstance(last, tirx.Var) and _STRIDE in last.name:
-                found.setdefault(last.name, last)
-
-    tirx.stmt_functor.post_order_visit(func.body, visit)
-    return [found[name] for name in sorted(found)]
-
-
-def version_unit_strides(mod: tvm.IRModule, func_name: str) -> tvm.IRModule:
-    """Give a scheduled strided kernel a copy of its body for unit innermost strides.
-
-    At run time the copy runs when every input's innermost stride is 1 (all inputs vary
-    along the last axis), with those strides known, so its loads stay contiguous vector
-    loads; otherwise the general body (stride 0 broadcasts, any stride) runs.
-    """
-    func = mod[func_name]
-    inner = _stride_vars(func)
-    if not inner:
-        return mod
-    root = func.body.block
-    unit = tirx.stmt_functor.substitute(root.body, {v: tirx.const(1, v.dtype) for v in inner})
-    cond = functools.reduce(operator.and_, [v == tirx.const(1, v.dtype) for v in inner])
-    body = tirx.IfThenElse(tirx.likely(cond), unit, root.body)
-    new_root = s_tir.SBlock(root.iter_vars, root.reads, root.writes, root.name_hint, body,
-                            root.init, root.alloc_buffers, root.match_buffers, root.annotations)
-    mod[func_name] = func.with_body(s_tir.SBlockRealize([], True, new_root))
-    return mod

@@ -12,7 +12,9 @@ None when it does not fit (leaving the schedule untouched); the first that fits 
 ``T.where`` tail guard on every lane, TVM then emits a scalar loop, and LLVM's
 auto-vectoriser rescues float32 but not float16 on CPUs without fp16 arithmetic
 (AVX2, F16C only). Full chunks here carry no guard, so TVM emits the vector code
-itself for whatever the target has; a chunk that ends a row runs as a scalar tail.
+itself for whatever the target has; a chunk that ends a row runs as a scalar tail. A full
+bfloat16 chunk runs in the pair layout of :mod:`.pairs` where it fits (32-bit words, even and
+odd elements apart: no widening or narrowing shuffles).
 
 :func:`guard_fp_mode` makes results independent of the caller's floating-point mode:
 on x86 every parallel task (and a serial kernel's body) saves MXCSR, runs in the IEEE
@@ -29,6 +31,7 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.tirx import ForKind
 
+from bce_grad.host_backend.schedule import pairs
 from bce_grad.host_backend.targets import target_config, vector_bits
 
 #: Vector registers per chunk: four, so one chunk keeps several loads in flight.
@@ -108,9 +111,17 @@ def _widest_index_type(extents: list) -> str:
 
 
 def _chunk_body(block, outer: list, start, row_len, width, lane, rest) -> tirx.IfThenElse:
-    """One chunk of a row from ``start``: vectorised when full, a scalar loop when it ends short."""
+    """One chunk of a row from ``start``: vectorised when full, a scalar loop when it ends short.
+
+    A full chunk of a bfloat16 block runs in the pair layout (:mod:`.pairs`) where it fits,
+    behind a check that rows start at even elements when that is not known statically.
+    """
     zero = tirx.const(0, str(width.ty))
     full = tirx.For(lane, zero, width, ForKind.VECTORIZED, _realize(block, [*outer, start + lane]))
+    paired = pairs.pair_chunk(block, outer, start, _constant(width), tirx.Var("pair", str(width.ty)))
+    if paired is not None:
+        pair_stmt, even_rows = paired
+        full = pair_stmt if even_rows is None else tirx.IfThenElse(even_rows, pair_stmt, full)
     tail = tirx.For(rest, zero, row_len - start, ForKind.SERIAL,
                     _realize(block, [*outer, start + rest]))
     return tirx.IfThenElse(tirx.likely(start + width <= row_len), full, tail)

@@ -34,3 +34,20 @@ def build_and_run(compute: Callable, inputs: Sequence[np.ndarray], dtypes: Seque
     out = np.empty(out_shape, dtype=out_dtype)
     kernel([*inputs, out], scalars or {})
     return out, kernel
+
+
+def capture_source(monkeypatch, kind: str) -> dict:
+    """Wrap ``tvm.compile`` (through ``monkeypatch``) so that each compile's ``kind`` source
+    ("asm", "ll") lands in the returned dict under that key; the last compile wins."""
+    import tvm as real_tvm
+
+    captured: dict = {}
+    compile_ = real_tvm.compile
+
+    def spy(*args, **kwargs):
+        executable = compile_(*args, **kwargs)
+        captured[kind] = executable.mod.inspect_source(kind)
+        return executable
+
+    monkeypatch.setattr(real_tvm, "compile", spy)
+    return captured

@@ -19,7 +19,7 @@ from tvm import te
 
 from bce_grad.host_backend import dsl as tbe
 from bce_grad.host_backend import targets
-from testcases.backend.dsl_harness import build_and_run
+from testcases.backend.dsl_harness import build_and_run, capture_source
 
 #: Low halves of a float32 word that sit on and around bfloat16's rounding point.
 LOW_HALVES = (0x0000, 0x0001, 0x7FFF, 0x8000, 0x8001, 0xFFFF)
@@ -70,21 +70,12 @@ def _vector_loop(asm: str) -> list[str]:
 
 @pytest.mark.skipif(not targets.host_triple().startswith("x86_64"), reason="x86 assembly")
 def test_bfloat16_operator_loop_is_lean_on_avx2(tmp_path, monkeypatch):
-    import tvm
 
     from bce_grad.host_backend.build import kernel_meta_at
     from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
     monkeypatch.setenv("BCE_GRAD_MCPU", "haswell")
-    captured = {}
-    compile_ = tvm.compile
-
-    def spy(*args, **kwargs):
-        executable = compile_(*args, **kwargs)
-        captured["asm"] = executable.mod.inspect_source("asm")
-        return executable
-
-    monkeypatch.setattr(tvm, "compile", spy)
+    captured = capture_source(monkeypatch, "asm")
     desc = {"shape": [-1], "range": [(2, None)], "dtype": "bfloat16", "format": "ND"}
     with kernel_meta_at(tmp_path):
         binary_cross_entropy_grad(desc, desc, desc, desc, dict(desc), "mean", "bf16_loop")
