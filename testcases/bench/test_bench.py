@@ -139,3 +139,21 @@ def test_bench_options_are_checked(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--threads", "0"])
     assert "threads" in capsys.readouterr().err
+
+
+def test_torch_row_takes_broadcast_inputs():
+    """aten refuses inputs of another size (the default run's broadcast shapes stopped the whole
+    bench): the torch row passes them expanded to x's size, and computes the op's result."""
+    torch = pytest.importorskip("torch")
+    from bce_grad.golden import binary_cross_entropy_grad_golden as golden
+    from bce_grad.tools.bench.child import torch_call
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.1, 0.9, (5, 3)).astype(np.float32)
+    arrays = {"x": x, "y": rng.uniform(0, 1, (5, 3)).astype(np.float32),
+              "grad_output": rng.standard_normal((5, 1)).astype(np.float32),
+              "weight": rng.uniform(0.5, 2, (3,)).astype(np.float32)}
+    got = torch_call(arrays, "mean", 1)().numpy()
+    want = golden(x, arrays["y"], arrays["grad_output"], arrays["weight"], "mean")
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert isinstance(got, np.ndarray) and torch.get_num_threads() == 1

@@ -77,7 +77,10 @@ def torch_call(arrays: dict, reduction: str, threads: int) -> Callable[[], objec
             return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
         return torch.from_numpy(array)
 
-    t = {name: to_torch(a) for name, a in arrays.items()}
+    x = to_torch(arrays["x"])
+    # aten's CPU kernel takes same-size tensors only: broadcast inputs travel as stride-0
+    # views of x's size (expand, no copy), as a torch user would pass them
+    t = {name: to_torch(a).expand_as(x) for name, a in arrays.items()}
     enum = {"none": 0, "mean": 1, "sum": 2}[reduction]
     return lambda: torch.ops.aten.binary_cross_entropy_backward(
         t["grad_output"], t["x"], t["y"], t.get("weight"), enum)
