@@ -157,3 +157,27 @@ def test_torch_row_takes_broadcast_inputs():
     want = golden(x, arrays["y"], arrays["grad_output"], arrays["weight"], "mean")
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert isinstance(got, np.ndarray) and torch.get_num_threads() == 1
+
+
+def test_summary_ranges_each_rows_ratios_from_the_json(quick_records, tmp_path, capsys):
+    """`--summary` reads a --json file: one line per (shapes, dtype, threads) whose cells are the
+    min-max of that row's ratios, as recorded (nothing re-measured); a bad file is E80000."""
+    from bce_grad.tools.bench.summary import summary_lines
+    from bce_grad.tools.cli import main
+
+    report = tmp_path / "bench.json"
+    report.write_text(json.dumps(quick_records))
+    assert main(["bench", "--summary", str(report)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == summary_lines(quick_records)
+    assert lines[0].startswith("| x shape (other inputs) | dtype | threads | roofline GB/s | "
+                               "host_kernel | host_api | host_api_out | torch | numpy |")
+    threads = sorted({r["threads"] for r in quick_records})
+    assert len(lines) == 2 + len(threads)
+    one = next(line for line in lines[2:] if line.split(" | ")[2] == "1")
+    kernel = [r["ratio_to_roofline"] for r in quick_records
+              if r["impl"] == "host_kernel" and r["threads"] == 1]
+    assert f"{min(kernel):.0%}" in one.split(" | ")[4]
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["bench", "--summary", str(tmp_path / "bad.json")]) == 2
+    assert "[E80000] the parameter[--summary] should name a file" in capsys.readouterr().err

@@ -110,6 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         type=_frameworks, metavar="NAME[,NAME...]",
                         help="instead: this op in each framework (default: torch,tensorflow,"
                              "mindspore) against the framework's own BCE backward")
+    parser.add_argument("--summary", metavar="FILE",
+                        help="instead: print the README's compact table (each row's range of "
+                             "ratios to the roofline over weight and reduction) from a --json "
+                             "file; measures nothing")
     parser.add_argument("--_child", metavar="PLAN", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -161,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         from bce_grad.tools.bench.child import main as child_main
 
         return child_main(args._child)
+    if args.summary:
+        return _print_summary(args.summary)
     if args.startup:
         from bce_grad.tools.commands.startup import run_startup
 
@@ -197,6 +203,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"load average at the end: {info['loadavg_end']}")
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _print_summary(path: str) -> int:
+    """Print :func:`~bce_grad.tools.bench.summary.summary_lines` of a ``--json`` file.
+
+    Raises
+    ------
+    OpError
+        E80000 naming ``--summary`` when the file cannot be read or holds no bench records.
+    """
+    from bce_grad.host_backend.errors import OpError
+    from bce_grad.tools.bench.summary import summary_lines
+
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+        lines = summary_lines(records)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise OpError("E80000", f"the parameter[--summary] should name a file that `bce-grad "
+                      f"bench --json` wrote, but [{path}] cannot be read as one: "
+                      f"{type(err).__name__}: {err}", param_name="--summary") from None
+    print("\n".join(lines))
     return 0
 
 
