@@ -87,7 +87,7 @@ def test_four_threads_concurrently(runtime):
             for i in range(24):
                 dtype = DTYPES[(seed + i) % 3]
                 case = ("same", "rowcol")[i % 2]
-                scale = 60 if i % 6 == 0 else 1  # (360, 300): above the serial threshold
+                scale = 100 if i % 6 == 0 else 1  # (600, 500): above the serial threshold
                 g, x, y, w = _inputs(rng, dtype, case, bool(i % 3), scale)
                 reduction = ("none", "mean", "sum")[i % 3]
                 assert_bit_exact(runtime.backward(g, x, y, w, reduction), g, x, y, w, reduction, dtype)

@@ -152,9 +152,12 @@ def child(framework: str, shapes, dtypes, repeats: int) -> list[dict]:
             try:
                 theirs_out = done(builtin())
             except Exception as err:  # noqa: BLE001 - the built-in refuses this dtype
-                lines = [line.strip() for line in str(err).splitlines()
-                         if line.strip().strip("-=")]
-                record["builtin_error"] = (lines[0] if lines else type(err).__name__)[:160]
+                lines = [line.strip().lstrip("-=> ").strip() for line in str(err).splitlines()]
+                lines = [line for line in lines if line]
+                text = lines[0] if lines else type(err).__name__
+                if text.endswith(":") and len(lines) > 1:  # "Kernel select failed:" + why
+                    text = f"{text} {lines[1]}"
+                record["builtin_error"] = text[:160]
                 theirs_out = None
             ours_out = done(ours())
             if theirs_out is not None:
