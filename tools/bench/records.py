@@ -120,7 +120,8 @@ def machine() -> dict:
             "loadavg": [round(v, 2) for v in os.getloadavg()]}
 
 
-def _shape_text(rec: dict) -> str:
+def shape_text(rec: dict) -> str:
+    """x's shape as "4096x4096", followed by the inputs whose shape differs: "(g4096x1)"."""
     shapes = rec["shapes"]
     x = "x".join(map(str, shapes["x"]))
     others = [f"{k[0]}{'x'.join(map(str, v))}" for k, v in shapes.items()
@@ -140,7 +141,7 @@ def print_table(records: Iterable[dict], info: dict, reference: str, file=None) 
     for rec in records:
         ratio = rec["ratio_to_roofline"]
         iqr = f"{rec['spread'][0]:.3f}-{rec['spread'][1]:.3f}"
-        print(f"{rec['impl']:<12} {rec['dtype']:<8} {_shape_text(rec):<26} "
+        print(f"{rec['impl']:<12} {rec['dtype']:<8} {shape_text(rec):<26} "
               f"{str(rec['weight']):<6} {rec['reduction']:<4} {rec['threads']:>3} "
               f"{rec['median_ms']:>10.3f} {iqr:>17} {rec['gbps']:>7.2f} "
               f"{'' if ratio is None else f'{ratio:.0%}':>7}", file=file)

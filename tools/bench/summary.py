@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from bce_grad.tools.bench.records import IMPLS, _shape_text
+from bce_grad.tools.bench.records import IMPLS, shape_text
 
 #: Columns after the roofline, in the README's order.
 COLUMNS = tuple(impl for impl in IMPLS if impl != "roofline")
@@ -26,7 +26,7 @@ def summary_lines(records: Iterable[dict]) -> list[str]:
     """Markdown table lines summarising ``records`` (as ``bench --json`` writes them)."""
     groups: dict[tuple, list[dict]] = {}
     for rec in records:
-        key = (_shape_text(rec), rec["dtype"], rec["threads"])
+        key = (shape_text(rec), rec["dtype"], rec["threads"])
         groups.setdefault(key, []).append(rec)
     lines = ["| x shape (other inputs) | dtype | threads | roofline GB/s | "
              + " | ".join(COLUMNS) + " |",
