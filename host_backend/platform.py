@@ -113,6 +113,11 @@ def selected_soc() -> str | None:
     return _soc.get()
 
 
+def selected_target() -> str | None:
+    """The backend target selected in this context (``use_backend_target``), or None; cheap."""
+    return _target.get()
+
+
 def current_soc() -> SocInfo:
     """Return the capabilities of the SoC selected in this context (else :func:`default_soc`)."""
     return soc_info(_soc.get() or default_soc())

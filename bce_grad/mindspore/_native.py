@@ -53,21 +53,6 @@ def runtime():
     return _packages.runtime()
 
 
-def bound_runtime():
-    """The :class:`bce_grad.runtime.Runtime` whose package the kernels run now (binding it first
-    if none is bound yet).
-
-    Cheaper than :func:`runtime` (no path resolution): for the dtype inference, which PyNative
-    mode runs on every call. It can differ from :func:`runtime` only after a failed
-    :func:`set_package`, and then it is the one the kernels still run.
-    """
-    rt = _bound["package"]
-    if rt is None:
-        bind()
-        rt = _bound["package"]
-    return rt
-
-
 def bind() -> str:
     """Build and load the library, open the package, bind it; returns the library's path.
 

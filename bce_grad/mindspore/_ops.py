@@ -56,7 +56,7 @@ def infer_dtype(*dtypes: object) -> object:
 
     MindSpore calls it with the inputs' types (x, y, grad_output[, weight]): once per graph
     compile in GRAPH_MODE, but on every call in PyNative mode, so the answer is cached per SoC
-    and dtypes (:func:`_promoted`) and the SoC is the bound package's (no path resolution).
+    and dtypes (:func:`_promoted`); the package's runtime comes from the choice's cache.
 
     Raises
     ------
@@ -64,7 +64,7 @@ def infer_dtype(*dtypes: object) -> object:
         E80008 (also a ``TypeError``) naming the parameter, the SoC's dtypes and the dtype.
     """
     names = tuple(_dtype_name(d) for d in dtypes)
-    return DTYPES[_promoted(_native.bound_runtime().soc_version, names)]
+    return DTYPES[_promoted(_native.runtime().soc_version, names)]
 
 
 @functools.lru_cache(maxsize=64)
