@@ -63,13 +63,18 @@ def _rounded_in_dtype(fn, dtype: str):
     """
     if dtype != "bfloat16":
         return fn
-    return lambda *values: _to_bfloat16(fn(*(v.astype("float32") for v in values)))
+    def rounded(*values):
+        value = fn(*(v.astype("float32") for v in values))
+        return _to_bfloat16(value, _is_arithmetic(value))
+
+    return rounded
 
 
-def _elementwise(name: str, tensors: Sequence[te.Tensor], fn) -> te.Tensor:
+def _elementwise(name: str, tensors: Sequence[te.Tensor], fn, attrs: dict | None = None) -> te.Tensor:
     shape = tensors[0].shape
     fn = _rounded_in_dtype(fn, dtype_of(tensors[0]))
-    return te.compute(shape, lambda *i: fn(*(t[i] for t in tensors)), name=name, tag=f"elewise_{name}")
+    return te.compute(shape, lambda *i: fn(*(t[i] for t in tensors)), name=name,
+                      tag=f"elewise_{name}", attrs=attrs)
 
 
 def _binary(name: str, fn):
@@ -82,14 +87,26 @@ def _binary(name: str, fn):
     return op
 
 
+#: ``te.compute`` attribute of a ``vmuls(tensor, -1)``: the tensor it negates.
+NEGATION_OF = "bce_grad_negation_of"
+
+
 def _with_scalar(name: str, fn):
     def op(tensor: te.Tensor, scalar: Scalar) -> te.Tensor:
         value = _scalar(scalar, dtype_of(tensor))
-        return _elementwise(name, (tensor,), lambda a: fn(a, value.astype(dtype_of(a))))
+        negated = tensor.op.attrs.get(NEGATION_OF) if name == "vadds" and tensor.op.attrs else None
+        if negated is not None:  # vadds(vmuls(t, -1), s) is s - t: one instruction, not two
+            return _elementwise(name, (negated,), lambda a: value.astype(dtype_of(a)) - a)
+        attrs = {NEGATION_OF: tensor} if name == "vmuls" and _is_minus_one(value) else None
+        return _elementwise(name, (tensor,), lambda a: fn(a, value.astype(dtype_of(a))), attrs)
 
     op.__name__ = name
     op.__doc__ = f"Elementwise ``{name}`` of a tensor with a scalar cast to the tensor's dtype."
     return op
+
+
+def _is_minus_one(value: tvm.ir.Expr) -> bool:
+    return isinstance(value, (tirx.FloatImm, tirx.IntImm)) and value.value == -1
 
 
 def _unary(name: str, fn):
@@ -157,16 +174,55 @@ def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.
                       f"{list(SUPPORTED_DTYPES)}, but actually is [{dtype}]", param_name="dtype")
     if dtype_of(tensor) == dtype:
         return tensor
-    return te.compute(tensor.shape, lambda *i: _convert(tensor[i], dtype), name="cast_to",
+    quiet = dtype == "bfloat16" and _is_arithmetic_result(tensor)
+    return te.compute(tensor.shape, lambda *i: _convert(tensor[i], dtype, quiet), name="cast_to",
                       tag="elewise_cast_to")
 
 
-def _convert(value: tvm.ir.Expr, dtype: str) -> tvm.ir.Expr:
+#: Float ops that round in hardware and return a quiet NaN for any NaN operand, each with the
+#: constants that would let LLVM drop it (``x * 1.0`` -> ``x``, ``x * -1.0`` -> ``fneg x``,
+#: ``x + -0.0`` -> ``x``...), which may pass a signalling NaN through unchanged.
+_ARITHMETIC = {tirx.Add: (0.0,), tirx.Sub: (0.0,), tirx.Mul: (1.0, -1.0), tirx.Div: (1.0, -1.0)}
+#: Calls that only wrap a product (:func:`_product`): their NaNs are the product's.
+_PRODUCT_WRAPPERS = ("llvm.arithmetic.fence", "__fmul_rn", "__hmul_rn")
+
+
+def _is_arithmetic(expr) -> bool:
+    """Whether every NaN the float expression ``expr`` gives is a quiet NaN.
+
+    True for an add, subtract, multiply or divide whose operands include no constant that
+    makes it an identity or a negation (LLVM keeps it as an instruction, and the hardware
+    quiets NaNs), and for a product behind :func:`_product`'s fence or CUDA rounding call.
+    """
+    identities = next((v for k, v in _ARITHMETIC.items() if isinstance(expr, k)), None)
+    if identities is not None:
+        return not any(isinstance(side, (tirx.FloatImm, tirx.IntImm)) and side.value in identities
+                       for side in (expr.a, expr.b))
+    if isinstance(expr, tvm.ir.Call) and expr.args:
+        head = expr.args[0]
+        if isinstance(head, tvm.ir.StringImm):
+            name = head.value
+        elif isinstance(head, tirx.IntImm) and expr.op.name == "tirx.call_llvm_pure_intrin":
+            name = next((n for n in _PRODUCT_WRAPPERS if n.startswith("llvm.")
+                         and tvm.target.codegen.llvm_lookup_intrinsic_id(n) == head.value), "")
+        else:
+            name = ""
+        return name in _PRODUCT_WRAPPERS and _is_arithmetic(expr.args[-1])
+    return False
+
+
+def _is_arithmetic_result(tensor: te.Tensor) -> bool:
+    """Whether every element of ``tensor`` is computed by :func:`_is_arithmetic` (its NaNs quiet)."""
+    op = tensor.op
+    return isinstance(op, te.ComputeOp) and len(op.body) == 1 and _is_arithmetic(op.body[0])
+
+
+def _convert(value: tvm.ir.Expr, dtype: str, quiet: bool = False) -> tvm.ir.Expr:
     """``value`` converted to ``dtype``, rounding to nearest even (float16 in software
-    when the CPU cannot convert it: :func:`_soft_half`)."""
+    when the CPU cannot convert it: :func:`_soft_half`); ``quiet``: see :func:`_to_bfloat16`."""
     source = dtype_of(value)
     if dtype == "bfloat16":
-        return _to_bfloat16(value)
+        return _to_bfloat16(value, quiet)
     if source == "float16" and _soft_half():
         wide = _half_to_float(value)
         return wide if dtype == "float32" else wide.astype(dtype)
@@ -251,19 +307,35 @@ def _is_number(value: tvm.ir.Expr, bits: tvm.ir.Expr) -> tvm.ir.Expr:
     return tirx.EQ(value, tirx.call_llvm_pure_intrin("float32", "llvm.arithmetic.fence", value))
 
 
-def _to_bfloat16(value: tvm.ir.Expr) -> tvm.ir.Expr:
+def _to_bfloat16(value: tvm.ir.Expr, quiet: bool = False) -> tvm.ir.Expr:
     """Round a float to bfloat16 (nearest even) in integer TIR, keeping NaNs NaN.
 
     TVM's own float32 -> bfloat16 lowering adds the rounding bias without a NaN
     check, so a NaN whose low bits are set (0x7fffffff) carries into the sign and
     becomes 0x8000 (-0). Here a NaN becomes the quiet NaN 0x7fc0 with its sign kept,
-    as ml_dtypes and numpy give. The rounding is integer (shift, and, two adds);
-    the NaN test is one float compare (:func:`_is_number`), and the choice is made
-    on the 32-bit word before its one shift right, so a vectorised chunk costs
-    10 AVX2 instructions per 8 values (with the pack to 16 bits), no stack spills.
+    as ml_dtypes and numpy give. The rounding is integer (shift, and, two adds) on the
+    32-bit word, with one shift right at the end.
+
+    NaNs are handled in one of two ways:
+
+    * ``quiet`` (the caller knows ``value`` is an arithmetic result, whose NaNs are all
+      quiet: :func:`_is_arithmetic`): two integer minimums before the rounding. A quiet NaN's
+      word is at least 0x7fc00000 (positive) or 0xffc00000 (negative), and no other word
+      is: ``min_signed(word, 0x7fc00000)`` turns every positive quiet NaN into 0x7fc00000 and
+      leaves negative words alone; ``min_unsigned(., 0xffc00000)`` turns every negative quiet
+      NaN into 0xffc00000 and leaves the rest alone. Both round to 0x7fc0 / 0xffc0.
+      On AVX2 that is ``vpminsd`` + ``vpminud`` per 8 values.
+    * otherwise (a signalling NaN may arrive, e.g. a plain cast of float32 data): one
+      float compare (:func:`_is_number`) and a choice of ``sign | 0x7fc00000`` made on the
+      32-bit word, 4 instructions per 8 values.
     """
     value = value if dtype_of(value) == "float32" else _convert(value, "float32")
     bits = tirx.reinterpret("uint32", value)
+    if quiet:
+        signed = tirx.Min(bits.astype("int32"), tirx.const(0x7FC00000, "int32")).astype("uint32")
+        word = tirx.Min(signed, _u32(0xFFC00000))
+        chosen = (word + _u32(0x7FFF) + ((word >> _u32(16)) & _u32(1))) >> _u32(16)
+        return tirx.reinterpret("bfloat16", chosen.astype("uint16"))
     rounded = bits + _u32(0x7FFF) + ((bits >> _u32(16)) & _u32(1))
     quiet_nan = (bits & _u32(0x80000000)) | _u32(0x7FC00000)
     chosen = tirx.Select(_is_number(value, bits), rounded, quiet_nan) >> _u32(16)
