@@ -172,3 +172,23 @@ def test_cast_to_bfloat16_keeps_nans_and_rounds_like_ml_dtypes(tmp_path):
     with np.errstate(invalid="ignore"):
         want = a.astype(ml_dtypes.bfloat16)
     assert [hex(v) for v in out.view(np.uint16)] == [hex(v) for v in want.view(np.uint16)]
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+def test_one_minus_through_a_negation_is_one_subtraction(dtype, tmp_path):
+    """``vadds(vmuls(x, -1), s)`` (how the operator writes ``1 - x``, as CANN's does) is emitted
+    as ``s - x``: one op, and the same bits as negating then adding, on signed zeros, infinities,
+    subnormals and rounding cases."""
+    n = te.var("n", "int64")
+    x = te.placeholder((n,), dtype, "x")
+    body = str(tbe.vadds(tbe.vmuls(x, -1.0), 1.0).op.body[0])
+    assert "(1.0) - " in body and "-1" not in body, body
+    rng = np.random.default_rng(3)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, 1.0, -1.0, 1e-40, -1e-40, 0.5, 2.0, 3e38],
+                        np.float32)
+    a = np.concatenate([specials, rng.uniform(-4, 4, 200).astype(np.float32)]).astype(DTYPES[dtype])
+    out, _ = build_and_run(lambda t: tbe.vadds(tbe.vmuls(t, -1.0), 1.0), [a], [dtype], [(n,)],
+                           a.shape, a.dtype, tmp_path)
+    with np.errstate(over="ignore"):
+        want = (a * DTYPES[dtype](-1) + DTYPES[dtype](1)).astype(DTYPES[dtype])
+    assert np.array_equal(out.view(np.uint8), want.view(np.uint8))
