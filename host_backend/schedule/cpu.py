@@ -37,8 +37,11 @@ from bce_grad.host_backend.targets import target_config, vector_bits
 #: Vector registers per chunk: four, so one chunk keeps several loads in flight.
 REGISTERS_PER_CHUNK = 4
 #: Rows from which a kernel parallelises over rows alone (static shares stay even to
-#: about 1/16 on 16 threads); below it, over (row, chunk) pairs.
+#: about 1/16 on 16 threads); below it, over pieces of rows.
 MANY_ROWS = 256
+#: Chunks per piece of a row when a kernel has fewer than :data:`MANY_ROWS` rows: one
+#: division finds a piece's row, then its chunks walk on (2048 float32 elements on AVX2).
+CHUNKS_PER_PIECE = 64
 
 
 def vector_chunk(config: dict | None = None) -> int:
@@ -131,13 +134,15 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     """Loops for one spatial block, in chunks of its innermost axis, chosen at run time.
 
     With at least :data:`MANY_ROWS` rows (the outer axes, fused), the rows run in
-    parallel and each walks its chunks: no division per chunk. With fewer rows,
-    one parallel loop runs over every (row, chunk) pair, so a (2, N) kernel still
-    uses every thread (one division per chunk finds its row, none when there is one row). A full chunk is a vectorised loop with no guard; the chunk
-    that ends a row, when shorter, is a scalar loop. The vectorised lane loop never
-    enters the parallel fusion: its index would need a div/mod per lane, which
-    scalarises the chunk (measured: a (512, 4096) float16 row-broadcast kernel ran
-    8x slower).
+    parallel and each walks its chunks: no division per chunk. With fewer rows, one
+    parallel loop runs over pieces of rows (:data:`CHUNKS_PER_PIECE` chunks of one row
+    each), so a (2, N) kernel still uses every thread; one division per piece finds its
+    row (none when there is one row), and its chunks walk on without one (a division per
+    chunk cost a float16 (2, N) column-broadcast loop a third of its cycles and spilled
+    registers). A full chunk is a vectorised loop with no guard; the chunk that ends a
+    row, when shorter, is a scalar loop. The vectorised lane loop never enters the
+    parallel fusion: its index would need a div/mod per lane, which scalarises the chunk
+    (measured: a (512, 4096) float16 row-broadcast kernel ran 8x slower).
 
     Parameters
     ----------
@@ -151,9 +156,11 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     extents = [iv.dom.extent if str(iv.dom.extent.ty) == dtype else tirx.Cast(dtype, iv.dom.extent)
                for iv in block.iter_vars]
     zero, width, row_len = tirx.const(0, dtype), tirx.const(chunk, dtype), extents[-1]
+    piece = tirx.const(CHUNKS_PER_PIECE, dtype)
     per_row = tirx.floordiv(row_len + width - 1, width)
+    pieces_per_row = tirx.floordiv(per_row + piece - 1, piece)
     rows = functools.reduce(operator.mul, extents[:-1], tirx.const(1, dtype))
-    row, step, pair = (tirx.Var(name, dtype) for name in ("row", "chunk", "row_chunk"))
+    row, step, part, inner = (tirx.Var(name, dtype) for name in ("row", "chunk", "piece", "chunk"))
     lanes = [tirx.Var(name, dtype) for name in ("lane", "tail", "lane", "tail")]
 
     def unravel(flat):
@@ -162,13 +169,16 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     by_rows = tirx.For(row, zero, rows, ForKind.PARALLEL, tirx.For(
         step, zero, per_row, ForKind.SERIAL,
         _chunk_body(block, unravel(row), step * width, row_len, width, *lanes[:2])))
-    if _constant(rows) == 1:  # one row (a rank-1 kernel): the pair is the chunk, no division
-        first, outer = pair * width, unravel(zero)
+    if _constant(rows) == 1:  # one row (a rank-1 kernel): the piece is the row's, no division
+        first_chunk, outer = part * piece, unravel(zero)
     else:
-        first, outer = tirx.truncmod(pair, per_row) * width, unravel(tirx.truncdiv(pair, per_row))
-    by_pairs = tirx.For(pair, zero, rows * per_row, ForKind.PARALLEL,
-                        _chunk_body(block, outer, first, row_len, width, *lanes[2:]))
-    return tirx.IfThenElse(rows >= tirx.const(MANY_ROWS, dtype), by_rows, by_pairs)
+        first_chunk = tirx.truncmod(part, pieces_per_row) * piece
+        outer = unravel(tirx.truncdiv(part, pieces_per_row))
+    chunks = tirx.Min(piece, per_row - first_chunk)
+    by_pieces = tirx.For(part, zero, rows * pieces_per_row, ForKind.PARALLEL, tirx.For(
+        inner, zero, chunks, ForKind.SERIAL,
+        _chunk_body(block, outer, (first_chunk + inner) * width, row_len, width, *lanes[2:])))
+    return tirx.IfThenElse(rows >= tirx.const(MANY_ROWS, dtype), by_rows, by_pieces)
 
 
 #: MXCSR bits kept from the caller: the six exception masks (bits 7-12). Rounding

@@ -177,6 +177,35 @@ def test_broadcast_kernels_keep_vector_instructions(dtype, rank):
     assert re.search(r"fdiv <\d+ x (float|half)>", llvm_ir), "the chunk was not vectorised"
 
 
+@pytest.mark.parametrize("mcpu", ["haswell", "znver3"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_few_rows_walk_chunks_without_a_division(dtype, mcpu, tmp_path, monkeypatch):
+    """Fewer rows than ``MANY_ROWS`` (x (2, N) with grad (2, 1)): the vector loop holds no
+    integer division (one per piece of a row finds the row, outside that loop)."""
+    import re
+
+    from bce_grad.host_backend import targets
+    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+    from testcases.backend.dsl_harness import capture_source
+    from testcases.backend.test_bfloat16_store import _vector_loop
+
+    if not targets.host_triple().startswith("x86_64"):
+        pytest.skip("x86 assembly")
+    monkeypatch.setenv("BCE_GRAD_MCPU", mcpu)  # compiled only: any x86 machine can build both
+    captured = capture_source(monkeypatch, "asm")
+
+    def desc(shape):
+        return {"shape": shape, "range": [(1, 1) if d == 1 else (2, None) for d in shape],
+                "dtype": dtype, "format": "ND"}
+
+    x = desc([-1, -1])
+    with kernel_meta_at(tmp_path):
+        binary_cross_entropy_grad(x, dict(x), desc([-1, 1]), None, dict(x), "none", "few_rows")
+    loop = _vector_loop(captured["asm"])
+    assert loop, "no vectorised loop with vdivps on ymm"
+    assert not re.search(r"\b(i?div[lq])\b", "\n".join(loop)), "an integer division per chunk"
+
+
 def test_cuda_products_are_never_contracted():
     """nvcc contracts a * b + c into an FMA by default; products go through __fmul_rn."""
     from bce_grad.host_backend.targets import make_target
