@@ -11,6 +11,11 @@ registered in the runtime's package for this SoC and environment
 straight to ``bce_grad_backward``; anything the runtime does not serve takes the full
 Python path. Without a C++ compiler, kernels launch through Python (one warning).
 
+Device arrays (torch tensors, CuPy arrays, any DLPack producer that is not numpy) take
+:mod:`bce_grad.device_arrays`' path: the same checks and tiling, then the kernel runs on
+their own device, in place (:meth:`~bce_grad.host_backend.launch.Kernel.launch_tensors`),
+with a kernel built for that device (CPU: ``llvm``; CUDA: ``cuda``).
+
 The call is thread-safe: the SoC it selects, the compile context and the output
 directory of a compile are context-local, never process-wide. A warm call (kernel
 cached on disk) does not import the ``tvm`` compiler, only TVM's runtime.
@@ -27,6 +32,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from bce_grad import device_arrays
+from bce_grad.device_arrays import DeviceArray, Placement
 from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 from bce_grad.host_backend.register import get_host_tiling
@@ -41,6 +48,8 @@ from impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # register
 OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"
 NUMPY_DTYPES = {name: numpy_dtype(name) for name in DTYPES}
+#: An array argument: a numpy.ndarray, or a device array (any DLPack producer: torch, CuPy...).
+ArrayLike = Any
 
 
 def normalize_reduction(reduction: str | int) -> str:
@@ -58,8 +67,11 @@ def normalize_reduction(reduction: str | int) -> str:
                   f"but actually is [{reduction!r}]", OP_NAME, "reduction")
 
 
-def dtype_name(array: np.ndarray) -> str:
-    """The dtype name of an array: ``float16``, ``bfloat16``, ``float32``, ..."""
+def dtype_name(array: np.ndarray | DeviceArray) -> str:
+    """The dtype name of an array (a wrapped device array included): ``float16``, ``bfloat16``,
+    ``float32``, ..."""
+    if isinstance(array, (np.ndarray, DeviceArray)):
+        return str(array.dtype)
     return str(np.asarray(array).dtype)
 
 
@@ -116,21 +128,23 @@ def _is_python_scalar(value: Any) -> bool:
 
 
 def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype,
-               inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Check ``out=``: an ndarray of x's shape and the result dtype, C-contiguous, writeable."""
-    if not isinstance(out, np.ndarray):
-        raise OpTypeError("E80000", f"the parameter[out] should be a numpy.ndarray or None, but "
-                          f"actually is of type [{type(out).__name__}]", OP_NAME, "out")
+               inputs: Mapping[str, Any]) -> np.ndarray | DeviceArray:
+    """Check ``out=``: an ndarray (or a wrapped device array, C-contiguous by construction) of
+    x's shape and the result dtype, C-contiguous, writeable, not overlapping an input."""
+    if not isinstance(out, (np.ndarray, DeviceArray)):
+        raise OpTypeError("E80000", f"the parameter[out] should be a numpy.ndarray, a DLPack "
+                          f"array on the inputs' device (torch, CuPy, ...) or None, but actually "
+                          f"is of type [{type(out).__name__}]", OP_NAME, "out")
     problems = []
-    if out.shape != shape:
+    if tuple(out.shape) != shape:
         problems.append(f"shape {list(out.shape)} should be x's shape {list(shape)}")
-    if out.dtype != dtype:
+    if dtype_name(out) != dtype.name:
         problems.append(f"dtype {out.dtype} should be the result dtype {dtype}")
-    if not out.flags.c_contiguous:
+    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
         problems.append("it should be C-contiguous")
-    if not out.flags.writeable:
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
         problems.append("it should be writeable")
-    clash = [name for name, a in inputs.items() if np.may_share_memory(out, a)]
+    clash = [name for name, a in inputs.items() if device_arrays.may_share_memory(out, a)]
     if clash:
         problems.append(f"it should not overlap the input(s) {clash}")
     if problems:
@@ -139,24 +153,31 @@ def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype,
     return out
 
 
-def binary_cross_entropy_backward(grad_output: np.ndarray | float, x: np.ndarray, y: np.ndarray,
-                                  weight: np.ndarray | float | None = None,
+def binary_cross_entropy_backward(grad_output: ArrayLike | float, x: ArrayLike, y: ArrayLike,
+                                  weight: ArrayLike | float | None = None,
                                   reduction: str | int = "mean", *, soc: str | None = None,
                                   out_dtype: str | np.dtype | type | None = None,
-                                  out: np.ndarray | None = None) -> np.ndarray:
+                                  out: ArrayLike | None = None) -> ArrayLike:
     """Gradient of binary cross entropy with respect to ``x``, on the host backend.
 
     Parameters
     ----------
-    grad_output : numpy.ndarray or float
+    grad_output : numpy.ndarray, device array or float
         Incoming gradient, broadcast to x. A Python ``float`` or ``int`` (not ``bool``) is a
         0-d array of the dtype the array inputs promote to.
-    x, y : numpy.ndarray
+    x, y : numpy.ndarray or device array
         Prediction and target. float16, bfloat16 (``ml_dtypes.bfloat16``) or float32; mixed
         dtypes promote (float32 wins, float16 with bfloat16 gives float32). y broadcasts to x.
-        Any layout works: read-only arrays (``np.load(mmap_mode="r")``, ``np.frombuffer``)
-        are read in place; strided, Fortran-ordered or negative-stride arrays are copied.
-    weight : numpy.ndarray or float, optional
+        numpy arrays: any layout works: read-only arrays (``np.load(mmap_mode="r")``,
+        ``np.frombuffer``) are read in place; strided, Fortran-ordered or negative-stride
+        arrays are copied.
+        Device arrays (any DLPack producer that is not numpy: torch tensors, CuPy arrays) are
+        read in place on their device, never copied: they must be C-contiguous (an expanded
+        or transposed one is refused, E80000) and all on one device, the CPU or a CUDA
+        device. The device decides the kernel's target for this call (CPU: ``llvm``, CUDA:
+        ``cuda``, which needs a GPU). numpy arrays and Python scalars mixed with device
+        arrays are read in place on the CPU and **copied** to a CUDA device.
+    weight : numpy.ndarray, device array or float, optional
         Per-element weight, broadcast to x; None means 1. A Python scalar as for grad_output.
     reduction : {"none", "mean", "sum"} or {0, 1, 2}
         ``"mean"`` scales by ``1/numel(x)``.
@@ -166,15 +187,21 @@ def binary_cross_entropy_backward(grad_output: np.ndarray | float, x: np.ndarray
     out_dtype : str, numpy dtype or scalar type, optional
         dtype of the result: ``"float16"``, ``"bfloat16"``, ``"float32"``, ``np.float16``,
         ``np.dtype("float32")``, ``ml_dtypes.bfloat16``... Default: the promoted input dtype.
-    out : numpy.ndarray, optional
+    out : numpy.ndarray or device array, optional
         Where to write the result: C-contiguous, writeable, x's shape, the result dtype, not
-        overlapping an input. The call writes into it and returns it.
+        overlapping an input; a device array on the inputs' device (a numpy ``out`` only
+        where that device is the CPU). The call writes into it in place and returns it.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or device array
         ``grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)`` [``/ numel(x)``], x's
-        shape; ``out`` when given.
+        shape; ``out`` when given. With device arrays, a new result is allocated on their
+        device and returned as the type of the first device array among x, y, grad_output
+        and weight: a torch tensor (``torch.empty``), else through its module's
+        ``from_dlpack`` (``cupy.from_dlpack``: zero-copy), or as a ``tvm_ffi.Tensor`` where
+        that module has none. On CUDA the kernel is queued on the producer's current stream (torch, CuPy;
+        else TVM's default stream) and the call does not wait for it.
 
     Raises
     ------
@@ -201,7 +228,7 @@ def binary_cross_entropy_backward(grad_output: np.ndarray | float, x: np.ndarray
 
 
 def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc: Any,
-              out_dtype: Any, out: Any) -> np.ndarray:
+              out_dtype: Any, out: Any) -> Any:
     reduction = normalize_reduction(reduction)
     result_name = normalize_out_dtype(out_dtype)
     package_key, soc = cache_package.context_key(soc), _resolve_soc(soc)
@@ -217,8 +244,8 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
         raise OpTypeError("E80008", f"the parameter[{flags[0]}] should be an array or a float, "
                           f"but actually is the bool [{given[flags[0]]}]", OP_NAME, flags[0])
     scalars = {n for n in ("grad_output", "weight") if n in given and _is_python_scalar(given[n])}
-    arrays = {n: v if isinstance(v, np.ndarray) else np.asarray(v)
-              for n, v in given.items() if n not in scalars}
+    place = device_arrays.placement({n: v for n, v in given.items() if n not in scalars}, out)
+    arrays = {n: _as_array(v, n) for n, v in given.items() if n not in scalars}
     if scalars:
         promoted = np.dtype(NUMPY_DTYPES.get(promote_dtypes(dtype_name(a) for a in arrays.values()),
                                              np.float64))
@@ -229,6 +256,34 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
                 raise OpValueError("E80002", f"the parameter[{name}] = {given[name]!r} does not fit "
                                    f"the dtype {promoted}", OP_NAME, name) from None
         arrays = {n: arrays[n] for n in given}  # the operator's order: x, y, grad_output, weight
+    if place is None:
+        return _checked_call(arrays, reduction, soc, result_name, out, package_key, None)
+    if device_arrays.is_device_array(out):
+        out = device_arrays.wrap(out, "out")
+    with platform.use_backend_target(place.target):  # the device decides the target
+        return _checked_call(arrays, reduction, soc, result_name, out, package_key, place)
+
+
+def _as_array(value: Any, name: str) -> Any:
+    """numpy arrays as they are, device arrays wrapped in place, anything else ``np.asarray``."""
+    if isinstance(value, np.ndarray):
+        return value
+    if device_arrays.is_device_array(value):
+        return device_arrays.wrap(value, name)
+    return np.asarray(value)
+
+
+def _new_output(shape: tuple[int, ...], dtype: str, place: Placement | None) -> Any:
+    if place is None:
+        return np.empty(shape, dtype=NUMPY_DTYPES[dtype])
+    return device_arrays.empty(shape, dtype, place)
+
+
+def _checked_call(arrays: dict[str, Any], reduction: str, soc: str, result_name: str | None,
+                  out: Any, package_key: tuple, place: Placement | None) -> Any:
+    """Check the call against the op info and the operator's rules, then launch it: through
+    the native runtime or Python for numpy (``place`` None), in place on ``place``'s device
+    for device arrays."""
     with platform.use_soc(soc) as info:
         dtypes = {name: dtype_name(a) for name, a in arrays.items()}
         check_dtypes(info.soc_version, dtypes)
@@ -238,14 +293,20 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
         check_binary_cross_entropy_grad(  # the operator's own rules: rank, broadcast to x, ...
             descs["x"], descs["y"], descs["grad_output"], descs.get("weight"),
             {"shape": list(arrays["x"].shape), "dtype": result_dtype}, reduction, OP_NAME)
-        out_np_dtype = np.dtype(NUMPY_DTYPES[result_dtype])
-        shape_x = arrays["x"].shape
+        shape_x = tuple(arrays["x"].shape)
         if out is not None:
-            out = _check_out(out, shape_x, out_np_dtype, arrays)
+            out = _check_out(out, shape_x, np.dtype(NUMPY_DTYPES[result_dtype]), arrays)
         if math.prod(shape_x) == 0:
-            return out if out is not None else np.empty(shape_x, dtype=out_np_dtype)
+            result = out if out is not None else _new_output(shape_x, result_dtype, place)
+            return result if place is None else device_arrays.result(result, place)
         kernel, pattern = kernel_cache.get_kernel(arrays, result_dtype, reduction, info)
-        result = out if out is not None else np.empty(shape_x, dtype=out_np_dtype)
+        result = out if out is not None else _new_output(shape_x, result_dtype, place)
+        if place is not None:
+            kernel.launch_tensors([device_arrays.tensor_of(a, place)
+                                   for a in (*arrays.values(), result)],
+                                  _tiling_scalars(kernel, descs, shape_x, result_dtype, reduction),
+                                  device_arrays.stream_of(place))
+            return device_arrays.result(result, place)
         package = cache_package.package_for(package_key, info.soc_version)
         if package is not None:
             status = package.backward(arrays, reduction, result)
@@ -260,9 +321,14 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
                 return result
         # the Python launch: the kernel picks its case and binds the arrays (contiguous ones,
         # read-only included, as reshaped views; others copied)
-        tiling = get_host_tiling(_dynamic_entry.OP_TYPE)
-        scalar_values = tiling([{"shape": list(a.shape), "dtype": dtypes[n]} for n, a in arrays.items()],
-                               [{"shape": list(shape_x), "dtype": result_dtype}],
-                               {"reduction": reduction}, kernel.meta.get("compile_info", {}))
-        kernel([*arrays.values(), result], scalar_values)
+        kernel([*arrays.values(), result],
+               _tiling_scalars(kernel, descs, shape_x, result_dtype, reduction))
         return result
+
+
+def _tiling_scalars(kernel: Any, descs: Mapping[str, dict], shape_x: tuple[int, ...],
+                    result_dtype: str, reduction: str) -> dict:
+    """The host tiling's runtime scalars for this call (the mean coefficient, ...)."""
+    tiling = get_host_tiling(_dynamic_entry.OP_TYPE)
+    return tiling(list(descs.values()), [{"shape": list(shape_x), "dtype": result_dtype}],
+                  {"reduction": reduction}, kernel.meta.get("compile_info", {}))

@@ -15,6 +15,17 @@ bfloat16 arrays
 arrays (``np.load(mmap_mode="r")``, ``np.frombuffer(bytes)``) travel through a
 versioned DLPack capsule, which carries the read-only flag, also without a copy.
 
+Two launch entries share the case selection:
+
+- ``Kernel(arrays, scalars)`` takes numpy arrays. An ``llvm`` kernel reads and writes them
+  in place; a ``cuda`` kernel (:meth:`Kernel._run_cuda`) **copies** every array to the
+  GPU and the outputs back, synchronously.
+- :meth:`Kernel.launch_tensors` takes tensors already wrapped for TVM (``tvm_ffi.Tensor``,
+  e.g. from ``tvm_ffi.from_dlpack`` of a torch or CuPy array), on the CPU or a CUDA
+  device, and never copies: reshaping for a case is a view. The API's DLPack path uses it
+  for every device. :func:`empty` allocates on a device, :func:`to_device` copies a numpy
+  array there; both work on the CPU device too, with the same code.
+
 :func:`load_kernel` keeps loaded kernels per process, keyed by the files' identity
 (path, inode, size, mtime), so a kernel rebuilt at the same path is loaded afresh.
 """
@@ -39,6 +50,9 @@ from bce_grad.host_backend.errors import OpError
 _loaded: dict[tuple, "Kernel"] = {}
 _lock = threading.Lock()
 _DLPACK_VERSION = (1, 0)
+#: DLPack device type of the tensors a kernel of each target runs on (kDLCPU, kDLCUDA).
+_DEVICE_TYPES = {"llvm": 1, "cuda": 2}
+_DEVICE_NAMES = {1: "CPU", 2: "CUDA"}
 
 
 def _from_dlpack(array: np.ndarray):
@@ -50,10 +64,52 @@ def _from_dlpack(array: np.ndarray):
     return tvm_ffi.from_dlpack(array.__dlpack__(max_version=_DLPACK_VERSION), require_alignment=0)
 
 
-def _wrap(array: np.ndarray, dtype: str):
+def host_tensor(array: np.ndarray, dtype: str):
+    """Wrap a C-contiguous numpy array of ``dtype`` for a kernel, without a copy (bfloat16 as a
+    uint16 view retyped on the TVM side)."""
     if dtype == "bfloat16":
         return runtime_lib.retyped_view(_from_dlpack(array.view(np.uint16)), array.shape, "bfloat16")
     return _from_dlpack(array)
+
+
+def _global(name: str):
+    runtime_lib.load_runtime()
+    import tvm_ffi
+
+    return tvm_ffi.get_global_func(name)
+
+
+def empty(shape: Sequence[int], dtype: str, device):
+    """A new, uninitialised ``tvm_ffi.Tensor`` of ``shape`` and ``dtype`` on ``device``
+    (a ``tvm_ffi.Device``: CPU or CUDA)."""
+    import tvm_ffi
+
+    return _global("runtime.TVMTensorAllocWithScope")(tvm_ffi.Shape(tuple(int(d) for d in shape)),
+                                                      tvm_ffi.dtype(dtype), device, None)
+
+
+def _bytes_of(array: np.ndarray):
+    import ctypes
+
+    return ctypes.c_void_p(array.ctypes.data), array.nbytes
+
+
+def to_device(array: np.ndarray, device):
+    """A copy of ``array`` (numpy, any layout; bfloat16 as ``ml_dtypes.bfloat16``) on ``device``,
+    as a ``tvm_ffi.Tensor`` of the array's shape and dtype; synchronous."""
+    host = np.ascontiguousarray(array)
+    tensor = empty(host.shape, str(host.dtype), device)
+    _global("runtime.TVMTensorCopyFromBytes")(tensor, *_bytes_of(host))
+    return tensor
+
+
+def to_host(tensor, array: np.ndarray) -> None:
+    """Copy ``tensor`` (any device) into ``array`` (numpy, its shape and dtype); synchronous: the
+    copy waits for the work queued on the device's default stream."""
+    host = array if array.flags.c_contiguous else np.empty_like(array)
+    _global("runtime.TVMTensorCopyToBytes")(tensor, *_bytes_of(host))
+    if host is not array:
+        array[...] = host
 
 
 def file_identity(path: str | os.PathLike) -> tuple:
@@ -209,25 +265,16 @@ class Kernel:
         """Run the kernel in place: ``arrays`` are inputs then outputs, in tensor order.
 
         The arrays take their own shapes (x's shape for the outputs of a broadcast kernel);
-        :meth:`bind` picks the case and reshapes them for it.
+        :meth:`bind` picks the case and reshapes them for it. A ``cuda`` kernel copies them
+        to the GPU and the outputs back (:meth:`_run_cuda`).
         """
-        scalars = dict(scalars or {})
         for array in arrays:
             if not isinstance(array, np.ndarray):
                 raise OpError("E80003", f"kernel [{self.name}] takes numpy arrays, but got "
                               f"[{type(array).__name__}]", self.name, "arrays")
         case, arrays = self.bind(arrays)
-        for spec, array in zip(case["tensors"], arrays):
-            if str(array.dtype) != spec["dtype"]:
-                raise OpError("E80008", f"kernel [{self.name}] expects tensor [{spec['name']}] of "
-                              f"dtype {spec['dtype']}, but got {array.dtype}",
-                              op_name=self.name, param_name=spec["name"])
-        missing = [s["name"] for s in case["scalars"] if s["name"] not in scalars]
-        if missing:
-            raise OpError("E80001", f"kernel [{self.name}] needs runtime scalars {missing} from the "
-                          f"host tiling", op_name=self.name, param_name=missing[0])
-        values = [float(scalars[s["name"]]) if s["dtype"].startswith(("float", "bfloat"))
-                  else int(scalars[s["name"]]) for s in case["scalars"]]
+        self._check_dtypes(case, [str(a.dtype) for a in arrays])
+        values = self._scalar_values(case, scalars)
         func = self._funcs[case["function"]]
         if self.target == "cuda":
             self._run_cuda(func, case, arrays, values)
@@ -236,27 +283,92 @@ class Kernel:
             if spec["role"] == "output" and not array.flags.c_contiguous:
                 raise OpError("E80000", f"kernel [{self.name}] writes output [{spec['name']}] in "
                               f"place, so it should be C-contiguous", self.name, spec["name"])
-        func(*[_wrap(np.ascontiguousarray(a), spec["dtype"])
+        func(*[host_tensor(np.ascontiguousarray(a), spec["dtype"])
                for a, spec in zip(arrays, case["tensors"])], *values)
 
-    @staticmethod
-    def _run_cuda(func, case: dict, arrays: Sequence[np.ndarray], values: list) -> None:
-        import tvm
+    def launch_tensors(self, tensors: Sequence, scalars: Mapping[str, float] | None = None,
+                       stream: int | None = None) -> None:
+        """Run the kernel on tensors already wrapped for TVM, in place, without a copy.
 
-        device = tvm.cuda(0)
-        staged = []
-        for array, spec in zip(arrays, case["tensors"]):
-            host = np.ascontiguousarray(array)
-            raw = host.view(np.uint16) if spec["dtype"] == "bfloat16" else host
-            dev = tvm.runtime.tensor(raw, device=device)
-            staged.append(dev._create_view(tuple(array.shape), spec["dtype"])
-                          if spec["dtype"] == "bfloat16" else dev)
+        Parameters
+        ----------
+        tensors : sequence of tvm_ffi.Tensor
+            Inputs then outputs, in tensor order, with their own shapes (as for
+            :meth:`__call__`), C-contiguous, on the kernel's device kind: the CPU for an
+            ``llvm`` kernel, a CUDA device for a ``cuda`` kernel. A tensor whose shape is not
+            the chosen case's is passed as a view of the case's shape.
+        scalars : mapping of str to float, optional
+            The runtime scalars of the host tiling, by name.
+        stream : int, optional
+            A raw stream handle (``cudaStream_t``) to launch on; default: TVM FFI's current
+            stream for the device (the default stream unless the caller set one).
+
+        Raises
+        ------
+        OpError
+            E80000 when a tensor is on another kind of device or not C-contiguous, or when no
+            case serves the shapes without expanding broadcast inputs (a copy); E80008 for a
+            dtype the case does not take; E80001 for a missing runtime scalar.
+        """
+        case, targets, expand = self._select([tuple(t.shape) for t in tensors])
+        if expand:
+            raise OpError("E80000", f"kernel [{self.name}] has no case for tensor shapes "
+                          f"{[list(t.shape) for t in tensors]} short of expanding broadcast inputs "
+                          f"(a copy), which device tensors never get", self.name, "shape")
+        wanted = _DEVICE_TYPES[self.target]
+        for spec, tensor in zip(case["tensors"], tensors):
+            if tensor.device.dlpack_device_type() != wanted:
+                raise OpError("E80000", f"kernel [{self.name}] is built for {self.target} and runs "
+                              f"on {_DEVICE_NAMES[wanted]} tensors, but tensor [{spec['name']}] is "
+                              f"on [{tensor.device}]", self.name, spec["name"])
+            if not tensor.is_contiguous():
+                raise OpError("E80000", f"kernel [{self.name}] reads and writes tensors in place, so "
+                              f"tensor [{spec['name']}] should be C-contiguous, but its strides are "
+                              f"{list(tensor.strides)}", self.name, spec["name"])
+        self._check_dtypes(case, [str(t.dtype) for t in tensors])
+        values = self._scalar_values(case, scalars)
+        views = [t if tuple(t.shape) == tuple(target) else
+                 runtime_lib.retyped_view(t, tuple(target), spec["dtype"])
+                 for t, target, spec in zip(tensors, targets, case["tensors"])]
+        func = self._funcs[case["function"]]
+        if stream is None:
+            func(*views, *values)
+            return
+        import tvm_ffi
+
+        with tvm_ffi.use_raw_stream(tensors[0].device, stream):
+            func(*views, *values)
+
+    def _check_dtypes(self, case: dict, dtypes: Sequence[str]) -> None:
+        for spec, dtype in zip(case["tensors"], dtypes):
+            if dtype != spec["dtype"]:
+                raise OpError("E80008", f"kernel [{self.name}] expects tensor [{spec['name']}] of "
+                              f"dtype {spec['dtype']}, but got {dtype}",
+                              op_name=self.name, param_name=spec["name"])
+
+    def _scalar_values(self, case: dict, scalars: Mapping[str, float] | None) -> list:
+        scalars = dict(scalars or {})
+        missing = [s["name"] for s in case["scalars"] if s["name"] not in scalars]
+        if missing:
+            raise OpError("E80001", f"kernel [{self.name}] needs runtime scalars {missing} from the "
+                          f"host tiling", op_name=self.name, param_name=missing[0])
+        return [float(scalars[s["name"]]) if s["dtype"].startswith(("float", "bfloat"))
+                else int(scalars[s["name"]]) for s in case["scalars"]]
+
+    @staticmethod
+    def _run_cuda(func, case: dict, arrays: Sequence[np.ndarray], values: list,
+                  device=None) -> None:
+        """numpy arrays on a ``cuda`` kernel: **copies** every array to ``device`` (default CUDA
+        device 0), runs, and copies the outputs back, synchronously. The same code runs an
+        ``llvm`` kernel given the CPU device. Device arrays take :meth:`launch_tensors`."""
+        import tvm_ffi
+
+        device = device if device is not None else tvm_ffi.device("cuda", 0)
+        staged = [to_device(array, device) for array in arrays]
         func(*staged, *values)
-        device.sync()
-        for array, spec, dev in zip(arrays, case["tensors"], staged):
+        for array, spec, tensor in zip(arrays, case["tensors"], staged):
             if spec["role"] == "output":
-                out = dev.numpy()
-                array[...] = out.view(array.dtype) if out.dtype != array.dtype else out
+                to_host(tensor, array)
 
 
 def _fits(specs: Sequence[Sequence[int | str]], shapes: Sequence[Sequence[int]]) -> bool:

@@ -2,7 +2,9 @@
 # Device check of bce-grad on a one-GPU NVIDIA machine (H100/H200), from a fresh checkout.
 #
 #   tools/device_check.sh                 venv, install, CUDA compile, UT precision cases on the
-#                                         GPU, bit-exact vs the golden, bandwidth vs copy and torch
+#                                         GPU, device arrays (torch CUDA tensors) in place,
+#                                         bit-exact vs the golden (numpy copied, torch CUDA in
+#                                         place), bandwidth vs copy and torch
 #   tools/device_check.sh --compile-only  no GPU needed: generate the op's CUDA kernels (and
 #                                         compile them with nvcc when it is on PATH)
 #
@@ -21,7 +23,7 @@ while [ $# -gt 0 ]; do
     --compile-only) compile_only=1 ;;
     --venv) venv="$2"; shift ;;
     --no-install) install=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "error: [E80000] unknown option [$1]; see --help" >&2; exit 2 ;;
   esac
   shift
@@ -59,6 +61,8 @@ export BCE_GRAD_TARGET=cuda
 export BCE_GRAD_CACHE="${BCE_GRAD_CACHE:-$(mktemp -d)/cache}"
 step "UT precision cases on the GPU (BCE_GRAD_TARGET=cuda)"
 "$python" -m pytest -q -p no:cacheprovider testcases/ut -k precision
+step "device arrays in place (torch CUDA tensors through the API)"
+"$python" -m pytest -q -p no:cacheprovider -rs testcases/api/test_dlpack_arrays.py
 step "compile, bit-exact vs the golden, bandwidth"
 "$python" -m bce_grad.tools.bench.device_check
 step "done"

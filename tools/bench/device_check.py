@@ -10,10 +10,14 @@ that source to a cubin for the target's arch (skipped, and said so, without nvcc
 Without ``--compile-only`` (a machine with an NVIDIA GPU, ``BCE_GRAD_TARGET=cuda``):
 
 1. bit-exact: the API's result on the GPU against the golden (float32 math, rounded to
-   the dtype) for every dtype, weight or not, reduction none and mean, plain and broadcast;
-2. bandwidth, in one run: the kernel alone on device-resident tensors, a device-to-device
-   copy of the same bytes (TVM ``copyfrom``; half the bytes copied = the bytes read +
-   written), and torch CUDA's ``aten.binary_cross_entropy_backward`` when torch sees the GPU.
+   the dtype) for every dtype, weight or not, reduction none and mean, plain and broadcast,
+   twice: numpy inputs (copied to the GPU and back) and, where torch sees the GPU, torch
+   CUDA tensors (read in place; the result must be a torch CUDA tensor);
+2. bandwidth, in one run: the kernel alone on device-resident tensors, the API on torch
+   CUDA tensors with ``out=`` (in place: the kernel plus the call's Python cost), a
+   device-to-device copy of the same bytes (TVM ``copyfrom``; half the bytes copied = the
+   bytes read + written), and torch CUDA's ``aten.binary_cross_entropy_backward``. The
+   torch rows are skipped, and said so, where torch does not see the GPU.
 """
 from __future__ import annotations
 
@@ -102,11 +106,16 @@ def compile_only() -> int:
 
 
 def bit_exact() -> int:
-    """API on the GPU vs the golden, bit for bit; returns the number of failing cases."""
+    """API on the GPU vs the golden, bit for bit; returns the number of failing cases.
+
+    Each case runs twice where torch sees the GPU: numpy inputs (copied to the GPU and the
+    result back) and torch CUDA tensors (read in place, result a torch CUDA tensor).
+    """
     from bce_grad.api import binary_cross_entropy_backward
     from bce_grad.golden import binary_cross_entropy_grad_golden
     from bce_grad.tools.bench.child import make_inputs
 
+    torch = _torch_with_cuda("bit-exact, torch CUDA tensors")
     failures = 0
     patterns = [((257, 1031), (257, 1031)), ((1000, 3), (1000, 1)), ((2, 4099), (2, 1))]
     for dtype in DTYPES:
@@ -117,16 +126,28 @@ def bit_exact() -> int:
                     if weight:
                         shapes["weight"] = shape_x
                     a = make_inputs({"dtype": dtype, "shapes": shapes})
-                    got = binary_cross_entropy_backward(a["grad_output"], a["x"], a["y"],
-                                                        a.get("weight"), reduction)
                     want = binary_cross_entropy_grad_golden(a["x"], a["y"], a["grad_output"],
                                                             a.get("weight"), reduction,
                                                             "float32", dtype)
-                    bad = int(np.count_nonzero(got.view(np.uint8).reshape(got.size, -1)
-                                               != want.view(np.uint8).reshape(want.size, -1)))
-                    failures += bad > 0
-                    print(f"bit-exact {dtype:<8} x{shape_x} g{shape_g} weight={weight!s:<5} "
-                          f"{reduction:<4}: {'ok' if not bad else f'{bad} bytes differ'}")
+                    runs = {"numpy": a}
+                    if torch is not None:
+                        runs["torch cuda"] = {n: _to_torch_cuda(torch, v) for n, v in a.items()}
+                    for path, args in runs.items():
+                        got = binary_cross_entropy_backward(args["grad_output"], args["x"],
+                                                            args["y"], args.get("weight"), reduction)
+                        if path != "numpy":
+                            if not isinstance(got, torch.Tensor) or got.device.type != "cuda":
+                                failures += 1
+                                print(f"bit-exact {path}: the result is a {type(got).__name__} "
+                                      f"on {getattr(got, 'device', 'the host')}, not a CUDA tensor")
+                                continue
+                            got = _from_torch(torch, got)
+                        bad = int(np.count_nonzero(got.view(np.uint8).reshape(got.size, -1)
+                                                   != want.view(np.uint8).reshape(want.size, -1)))
+                        failures += bad > 0
+                        print(f"bit-exact {path:<10} {dtype:<8} x{shape_x} g{shape_g} "
+                              f"weight={weight!s:<5} {reduction:<4}: "
+                              f"{'ok' if not bad else f'{bad} bytes differ'}")
     return failures
 
 
@@ -145,16 +166,18 @@ def _time_device(call, sync, repeats: int = 10, number: int = 20) -> float:
 
 
 def bandwidth() -> None:
-    """Kernel alone vs a device-to-device copy of the same bytes vs torch CUDA, one run."""
+    """Kernel alone, the API on torch CUDA tensors (in place, ``out=``), a device-to-device
+    copy of the same bytes and torch CUDA's aten op, one run."""
     import tvm
 
-    from bce_grad.api import OP_TYPE
+    from bce_grad.api import OP_TYPE, binary_cross_entropy_backward
     from bce_grad.host_backend import launch, platform
     from bce_grad.host_backend.register import get_host_tiling
     from bce_grad.tools import kernel_cache
     from bce_grad.tools.bench.child import make_inputs
 
     dev = tvm.cuda(0)
+    torch = _torch_with_cuda("bandwidth rows on torch CUDA tensors")
     print(f"{'row':<22} {'dtype':<9} {'ms':>8} {'GB/s':>8} {'vs copy':>8}")
     for dtype in DTYPES:
         shapes = {n: BANDWIDTH_SHAPE for n in ("x", "y", "grad_output")}
@@ -169,43 +192,57 @@ def bandwidth() -> None:
                                            [{"shape": list(a["x"].shape), "dtype": dtype}],
                                            {"reduction": "mean"}, kernel.meta.get("compile_info", {}))
         values = [float(scalars[s["name"]]) for s in case["scalars"]]
-        staged = []
-        for array, shape in zip([*a.values(), np.empty_like(a["x"])], [*pattern, pattern[0]]):
-            host = np.ascontiguousarray(array).reshape(shape)  # as the API binds the pattern
-            raw = host.view(np.uint16) if dtype == "bfloat16" else host
-            t = tvm.runtime.tensor(raw, device=dev)
-            staged.append(t._create_view(tuple(host.shape), "bfloat16") if dtype == "bfloat16" else t)
+        staged = [launch.to_device(np.ascontiguousarray(array).reshape(shape), dev)  # as bound
+                  for array, shape in zip([*a.values(), np.empty_like(a["x"])],
+                                          [*pattern, pattern[0]])]
         func = kernel.module[case["function"]]
         rows = {"kernel": _time_device(lambda: func(*staged, *values), dev.sync)}
         src = tvm.runtime.empty((nbytes // 2,), "uint8", dev)
         dst = tvm.runtime.empty((nbytes // 2,), "uint8", dev)
         rows["d2d copy, same bytes"] = _time_device(lambda: dst.copyfrom(src), dev.sync)
-        torch_s = _torch_cuda(a)
-        if torch_s is not None:
-            rows["torch cuda aten"] = torch_s
+        if torch is not None:
+            t = {n: _to_torch_cuda(torch, v) for n, v in a.items()}
+            out = torch.empty_like(t["x"])
+            rows["api, torch cuda out="] = _time_device(
+                lambda: binary_cross_entropy_backward(t["grad_output"], t["x"], t["y"], None,
+                                                      "mean", out=out), torch.cuda.synchronize)
+            rows["torch cuda aten"] = _time_device(
+                lambda: torch.ops.aten.binary_cross_entropy_backward(
+                    t["grad_output"], t["x"], t["y"], None, 1), torch.cuda.synchronize)
         for name, seconds in rows.items():
             gbps = nbytes / seconds / 1e9
             copy_gbps = nbytes / rows["d2d copy, same bytes"] / 1e9
             print(f"{name:<22} {dtype:<9} {seconds * 1e3:>8.3f} {gbps:>8.0f} {gbps / copy_gbps:>7.0%}")
 
 
-def _torch_cuda(a: dict) -> float | None:
+def _torch_with_cuda(what: str):
+    """torch when it is installed and sees a CUDA device, else None (``what`` said skipped)."""
     try:
         import torch
     except ImportError:
+        print(f"{what}: skipped (torch is not installed)")
         return None
     if not torch.cuda.is_available():
-        print("torch cuda aten: skipped (torch sees no CUDA device)")
+        print(f"{what}: skipped (torch sees no CUDA device)")
         return None
+    return torch
 
-    def to_cuda(v: np.ndarray):
-        if str(v.dtype) == "bfloat16":
-            return torch.from_numpy(v.view(np.int16)).view(torch.bfloat16).cuda()
-        return torch.from_numpy(v).cuda()
 
-    t = {n: to_cuda(v) for n, v in a.items()}
-    return _time_device(lambda: torch.ops.aten.binary_cross_entropy_backward(
-        t["grad_output"], t["x"], t["y"], None, 1), torch.cuda.synchronize)
+def _to_torch_cuda(torch, array: np.ndarray):
+    """A torch CUDA tensor with ``array``'s values (bfloat16 through an int16 view)."""
+    if str(array.dtype) == "bfloat16":
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16).cuda()
+    return torch.from_numpy(array).cuda()
+
+
+def _from_torch(torch, tensor) -> np.ndarray:
+    """A torch tensor's values on the host as numpy (bfloat16 as ``ml_dtypes.bfloat16``)."""
+    host = tensor.detach().cpu()
+    if host.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return host.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return host.numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
