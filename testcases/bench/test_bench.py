@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -56,13 +57,42 @@ def test_quick_json_has_every_row_typed(quick_records):
 
 
 def test_ratios_are_against_the_roofline_of_the_same_run(quick_records):
+    import statistics
+
     for record in quick_records:
         roof = [r for r in quick_records if r["impl"] == "roofline" and r["dtype"] == record["dtype"]
                 and r["shapes"] == record["shapes"] and r["threads"] == record["threads"]
                 and r["weight"] == record["weight"]]
         assert len(roof) == 1
-        assert record["ratio_to_roofline"] == pytest.approx(record["gbps"] / roof[0]["gbps"],
-                                                            rel=1e-3, abs=1e-6)
+        if record["impl"] in ("roofline", "numpy"):  # not paired: against the roofline row
+            assert "pair_ratios" not in record
+            assert record["ratio_to_roofline"] == pytest.approx(
+                record["gbps"] / roof[0]["gbps"], rel=1e-3, abs=1e-6)
+            continue
+        ratios = record["pair_ratios"]  # paired sample by sample with the roofline
+        assert len(ratios) == record["repeats"] and all(r > 0 for r in ratios)
+        assert record["roofline_ms"] > 0
+        assert record["ratio_to_roofline"] == pytest.approx(statistics.median(ratios), abs=1e-6)
+
+
+def test_paired_samples_alternate_with_the_reference(monkeypatch):
+    """Each sample of the call is timed right after one of the reference: on a clock where the
+    reference takes 3 ms and the call 2 ms, every pair's ratio is exactly 1.5, and the calls
+    alternate after the warm-up."""
+    clock, order = [0.0], []
+    monkeypatch.setattr(rec.time, "perf_counter", lambda: clock[0])
+
+    def timed(name, seconds):
+        def call():
+            order.append(name)
+            clock[0] += seconds
+        return call
+
+    timing, ratios, reference_ms = rec.measure_paired(timed("call", 0.002), timed("ref", 0.003), 5)
+    assert ratios == pytest.approx([1.5] * 5)
+    assert timing[0] == pytest.approx(2.0) and reference_ms == pytest.approx(3.0)
+    timed_part = order[-10:]
+    assert timed_part == ["ref", "call"] * 5
 
 
 def test_table_names_machine_and_reference(quick_records, capsys):
@@ -181,3 +211,24 @@ def test_summary_ranges_each_rows_ratios_from_the_json(quick_records, tmp_path, 
     (tmp_path / "bad.json").write_text("[1, 2]")
     assert main(["bench", "--summary", str(tmp_path / "bad.json")]) == 2
     assert "[E80000] the parameter[--summary] should name a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode, paired", [("table", True), ("crossover", False)])
+def test_table_children_do_not_spin_between_paired_samples(mode, paired, monkeypatch, tmp_path):
+    """A table run's child gets passive OpenMP and TVM thread pools (paired rows alternate two
+    pools); a crossover child keeps the spinning defaults users get."""
+    from bce_grad.tools.commands import bench as command
+
+    seen = {}
+
+    def fake_run(argv, env, check):
+        seen.update(env)
+        plan = json.loads(Path(argv[-1]).read_text())
+        Path(plan["out"]).write_text("[]")
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(command.subprocess, "run", fake_run)
+    assert command._run_child({"threads": 2, "mode": mode}, tmp_path) == []
+    assert seen["TVM_NUM_THREADS"] == "2"
+    for name, value in command.PAIRED_ENV.items():
+        assert (seen.get(name) == value) is paired

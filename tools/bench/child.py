@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from bce_grad.tools.bench.records import make_record, measure
+from bce_grad.tools.bench.records import make_record, measure, measure_paired
 from bce_grad.tools.bench.roofline import Roofline
 
 
@@ -125,8 +125,10 @@ def run_case(case: dict, plan: dict) -> list[dict]:
             if call is None:
                 print(f"  {impl}: skipped (torch is not installed)", file=sys.stderr)
                 continue
-            records.append(make_record(impl, case, reduction, threads, repeats,
-                                       measure(call, repeats), nbytes))
+            timing, ratios, roof_ms = measure_paired(call, roof, repeats)
+            record = make_record(impl, case, reduction, threads, repeats, timing, nbytes)
+            record.update(pair_ratios=[round(r, 6) for r in ratios], roofline_ms=round(roof_ms, 5))
+            records.append(record)
         if plan.get("numpy"):
             golden_repeats = min(repeats, plan.get("numpy_repeats", 5))
             timing = measure(lambda: binary_cross_entropy_grad_golden(

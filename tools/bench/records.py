@@ -18,9 +18,14 @@ median_ms           median time of one call, ms
 spread              ``[p25_ms, p75_ms]``: the interquartile range of one call, ms
 bytes               bytes the op must move: each input once at its own size + the output once
 gbps                ``bytes / median``, in 1e9 bytes per second
-ratio_to_roofline   ``gbps`` / ``gbps`` of the roofline row of the same dtype, shapes,
-                    weight and threads (1.0 for the roofline itself); None when that row is
-                    missing
+ratio_to_roofline   paired rows (``host_*``, ``torch``): the median over samples of
+                    roofline time / this row's time, each sample of the row timed right
+                    after one of the roofline on the same arrays, so that a machine that
+                    slows down or speeds up between rows moves both; other rows: ``gbps`` /
+                    ``gbps`` of the roofline row of the same dtype, shapes, weight and
+                    threads (1.0 for the roofline itself); None when that row is missing
+pair_ratios         paired rows only: each sample's roofline time / this row's time
+roofline_ms         paired rows only: median time of the roofline samples paired with it
 ==================  ======================================================================
 """
 from __future__ import annotations
@@ -38,28 +43,62 @@ MIN_SAMPLE_S = 0.002
 WARMUP_S = 0.05
 
 
-def measure(call: Callable[[], object], repeats: int) -> tuple[float, float, float]:
-    """Median, 25th and 75th percentile of one call's time, in ms, over ``repeats`` samples.
-
-    Untimed warm-up calls come first (at least 3, and at least :data:`WARMUP_S`, at most
-    100 calls): a fresh thread team's first calls are far slower than its later ones.
-    Calls shorter than :data:`MIN_SAMPLE_S` are timed in batches and divided.
-    """
+def _warm(call: Callable[[], object]) -> int:
+    """Untimed warm-up calls (at least 3, and at least :data:`WARMUP_S`, at most 100: a fresh
+    thread team's first calls are far slower than its later ones); returns the batch size
+    that makes one sample last :data:`MIN_SAMPLE_S`."""
     warm, fastest, began = 0, float("inf"), time.perf_counter()
     while warm < 3 or (time.perf_counter() - began < WARMUP_S and warm < 100):
         start = time.perf_counter()
         call()
         fastest = min(fastest, time.perf_counter() - start)
         warm += 1
-    batch = max(1, int(MIN_SAMPLE_S / max(fastest, 1e-7)))
-    times = []
-    for _ in range(max(repeats, 2)):
-        start = time.perf_counter()
-        for _ in range(batch):
-            call()
-        times.append((time.perf_counter() - start) / batch)
+    return max(1, int(MIN_SAMPLE_S / max(fastest, 1e-7)))
+
+
+def _sample(call: Callable[[], object], batch: int) -> float:
+    """Seconds per call over one batch."""
+    start = time.perf_counter()
+    for _ in range(batch):
+        call()
+    return (time.perf_counter() - start) / batch
+
+
+def _quartiles(times: list[float]) -> tuple[float, float, float]:
+    """(median, p25, p75) in ms."""
     q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive")
     return median * 1e3, q1 * 1e3, q3 * 1e3
+
+
+def measure(call: Callable[[], object], repeats: int) -> tuple[float, float, float]:
+    """Median, 25th and 75th percentile of one call's time, in ms, over ``repeats`` samples.
+
+    Warm-up calls come first (:func:`_warm`); calls shorter than :data:`MIN_SAMPLE_S` are
+    timed in batches and divided.
+    """
+    batch = _warm(call)
+    return _quartiles([_sample(call, batch) for _ in range(max(repeats, 2))])
+
+
+def measure_paired(call: Callable[[], object], reference: Callable[[], object],
+                   repeats: int) -> tuple[tuple[float, float, float], list[float], float]:
+    """:func:`measure` for ``call``, each sample taken right after one of ``reference``.
+
+    Returns
+    -------
+    tuple
+        ``call``'s (median, p25, p75) in ms; per sample, reference time / call time; and the
+        reference samples' median in ms.
+    """
+    batches = _warm(call), _warm(reference)
+    times, ratios, reference_times = [], [], []
+    for _ in range(max(repeats, 2)):
+        before = _sample(reference, batches[1])
+        took = _sample(call, batches[0])
+        times.append(took)
+        reference_times.append(before)
+        ratios.append(before / took)
+    return _quartiles(times), ratios, statistics.median(reference_times) * 1e3
 
 
 def make_record(impl: str, case: dict, reduction: str, threads: int, repeats: int,
@@ -79,9 +118,13 @@ def _group(rec: dict) -> tuple:
 
 
 def attach_ratios(records: list[dict]) -> list[dict]:
-    """Fill ``ratio_to_roofline`` from the roofline row of the same dtype, shapes, weight, threads."""
+    """Fill ``ratio_to_roofline``: the median of a paired row's ``pair_ratios``, else from the
+    roofline row of the same dtype, shapes, weight and threads."""
     roofs = {_group(r): r["gbps"] for r in records if r["impl"] == "roofline"}
     for rec in records:
+        if rec.get("pair_ratios"):  # measured against the roofline sample by sample
+            rec["ratio_to_roofline"] = round(statistics.median(rec["pair_ratios"]), 6)
+            continue
         roof = roofs.get(_group(rec))
         rec["ratio_to_roofline"] = round(rec["gbps"] / roof, 6) if roof else None
     return records
