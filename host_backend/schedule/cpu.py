@@ -121,6 +121,9 @@ def _chunk_body(block, outer: list, start, row_len, width, lane, rest) -> tirx.I
     """
     zero = tirx.const(0, str(width.ty))
     full = tirx.For(lane, zero, width, ForKind.VECTORIZED, _realize(block, [*outer, start + lane]))
+    ahead = pairs.half_prefetches(block, outer, start, _constant(width))
+    if ahead:
+        full = tirx.SeqStmt([*ahead, full])
     paired = pairs.pair_chunk(block, outer, start, _constant(width), tirx.Var("pair", str(width.ty)))
     if paired is not None:
         pair_stmt, even_rows = paired

@@ -19,7 +19,9 @@ rounding, so results are bit for bit those of the plain chunk.
 
 Each chunk also prefetches its inputs :data:`PREFETCH_BYTES` ahead: with the shuffles gone
 the loop is short enough for memory to matter, and on one thread the hardware prefetchers
-alone left about a tenth of the bandwidth unused.
+alone left about a tenth of the bandwidth unused. :func:`half_prefetches` gives float16's plain
+chunks the same prefetches (measured on a Zen 3, (4096, 4096), paired with the roofline: 86-96 %
+-> 97-103 % on one thread, 91-96 % -> 95-99 % on two).
 
 :func:`pair_chunk` returns None, and the caller keeps the plain chunk, for every
 block it does not recognise: an output that is not bfloat16, an input read in any
@@ -53,6 +55,13 @@ def _u32(value: int) -> tvm.ir.Expr:
 
 def _dtype(expr) -> str:
     return str(expr.ty) if isinstance(expr, tvm.ir.Expr) else str(expr.dtype)
+
+
+def _prefetch(address) -> tirx.Evaluate:
+    """``llvm.prefetch`` of ``address``: a read, kept in all cache levels, of data."""
+    return tirx.Evaluate(tirx.call_llvm_intrin("void", "llvm.prefetch.p0", address,
+                                               tirx.const(0, "int32"), tirx.const(3, "int32"),
+                                               tirx.const(1, "int32")))
 
 
 def _int64(expr) -> tvm.ir.Expr:
@@ -158,10 +167,7 @@ class _Words:
             first = self.firsts[key]
             for line in range(max(1, width * 2 // CACHE_LINE)):
                 ahead = tirx.const((PREFETCH_BYTES + line * CACHE_LINE) // 4, _dtype(first))
-                address = tirx.address_of(tirx.BufferLoad(view, [first + ahead]))
-                stmts.append(tirx.Evaluate(tirx.call_llvm_intrin(
-                    "void", "llvm.prefetch.p0", address, tirx.const(0, "int32"),  # read,
-                    tirx.const(3, "int32"), tirx.const(1, "int32"))))  # keep in all caches, data
+                stmts.append(_prefetch(tirx.address_of(tirx.BufferLoad(view, [first + ahead]))))
         return stmts
 
 
@@ -274,3 +280,47 @@ def _rows_start_even(accesses: list):
               for n in lengths.values()]
     return functools.reduce(tirx.And, checks) if checks else None
 
+
+
+#: 16-bit dtypes whose plain chunks prefetch like the pair chunk (float16 computes about as
+#: long per byte as bfloat16 once both are read without shuffles).
+HALF_DTYPES = ("float16",)
+
+
+def half_prefetches(block, outer: list, start, width: int) -> list:
+    """Prefetches :data:`PREFETCH_BYTES` ahead of every compact float16 input that a plain chunk
+    of ``block`` reads along its innermost axis (one per cache line of the chunk); empty for
+    any other block (float32, whose chunks keep up with memory without them, or an output
+    that is not float16)."""
+    store = block.body
+    if not isinstance(store, tirx.BufferStore) or str(store.buffer.dtype) not in HALF_DTYPES:
+        return []
+    iter_vars = [iv.var for iv in block.iter_vars]
+    *outer_vars, inner = iter_vars
+    found: dict = {}
+
+    def collect(node):
+        if isinstance(node, _LOAD) and node.indices and str(node.source.dtype) in HALF_DTYPES \
+                and node.indices[-1].same_as(inner) and _is_compact(node.source) \
+                and not any(_uses(i, inner) for i in node.indices[:-1]):
+            found.setdefault(node.source.__chandle__(), (node.source, list(node.indices[:-1])))
+        return None
+
+    try:
+        rewrite_expr(store.value, collect)
+    except TypeError:
+        return []
+    values = {v.__chandle__(): (x if _dtype(x) == _dtype(v) else tirx.Cast(_dtype(v), x))
+              for v, x in zip(outer_vars, outer)}
+    stmts = []
+    for source, indices in found.values():
+        try:
+            indices = [rewrite_expr(i, lambda n: values.get(n.__chandle__()) if isinstance(n, tirx.Var)
+                                    else None) for i in indices]
+        except TypeError:
+            return []
+        first = source.offset_of([*indices, start])[0]
+        for line in range(max(1, width * 2 // CACHE_LINE)):
+            ahead = tirx.const((PREFETCH_BYTES + line * CACHE_LINE) // 2, _dtype(first))
+            stmts.append(_prefetch(source.access_ptr("r", offset=first + ahead, extent=1)))
+    return stmts

@@ -177,13 +177,8 @@ def test_broadcast_kernels_keep_vector_instructions(dtype, rank):
     assert re.search(r"fdiv <\d+ x (float|half)>", llvm_ir), "the chunk was not vectorised"
 
 
-@pytest.mark.parametrize("mcpu", ["haswell", "znver3"])
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-def test_few_rows_walk_chunks_without_a_division(dtype, mcpu, tmp_path, monkeypatch):
-    """Fewer rows than ``MANY_ROWS`` (x (2, N) with grad (2, 1)): the vector loop holds no
-    integer division (one per piece of a row finds the row, outside that loop)."""
-    import re
-
+def _operator_loop(dtype: str, mcpu: str, name: str, tmp_path, monkeypatch) -> list[str]:
+    """The AVX2 vector loop of the operator for x (-1, -1), y alike, grad (-1, 1), no weight."""
     from bce_grad.host_backend import targets
     from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
     from testcases.backend.dsl_harness import capture_source
@@ -191,7 +186,7 @@ def test_few_rows_walk_chunks_without_a_division(dtype, mcpu, tmp_path, monkeypa
 
     if not targets.host_triple().startswith("x86_64"):
         pytest.skip("x86 assembly")
-    monkeypatch.setenv("BCE_GRAD_MCPU", mcpu)  # compiled only: any x86 machine can build both
+    monkeypatch.setenv("BCE_GRAD_MCPU", mcpu)  # compiled only: any x86 machine can build it
     captured = capture_source(monkeypatch, "asm")
 
     def desc(shape):
@@ -200,10 +195,29 @@ def test_few_rows_walk_chunks_without_a_division(dtype, mcpu, tmp_path, monkeypa
 
     x = desc([-1, -1])
     with kernel_meta_at(tmp_path):
-        binary_cross_entropy_grad(x, dict(x), desc([-1, 1]), None, dict(x), "none", "few_rows")
+        binary_cross_entropy_grad(x, dict(x), desc([-1, 1]), None, dict(x), "none", name)
     loop = _vector_loop(captured["asm"])
     assert loop, "no vectorised loop with vdivps on ymm"
+    return loop
+
+
+@pytest.mark.parametrize("mcpu", ["haswell", "znver3"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_few_rows_walk_chunks_without_a_division(dtype, mcpu, tmp_path, monkeypatch):
+    """Fewer rows than ``MANY_ROWS`` (x (2, N) with grad (2, 1)): the vector loop holds no
+    integer division (one per piece of a row finds the row, outside that loop)."""
+    import re
+
+    loop = _operator_loop(dtype, mcpu, "few_rows", tmp_path, monkeypatch)
     assert not re.search(r"\b(i?div[lq])\b", "\n".join(loop)), "an integer division per chunk"
+
+
+@pytest.mark.parametrize("dtype, prefetched", [("float16", 2), ("float32", 0)])
+def test_float16_chunks_prefetch_the_inputs_they_stream(dtype, prefetched, tmp_path, monkeypatch):
+    """A float16 chunk prefetches each input it reads along the row (x, y: two), not the
+    broadcast column (grad (N, 1)) nor the output; float32 chunks keep up without it."""
+    loop = _operator_loop(dtype, "haswell", "ahead", tmp_path, monkeypatch)
+    assert sum(line.startswith("prefetch") for line in loop) == prefetched, loop
 
 
 def test_cuda_products_are_never_contracted():
