@@ -299,26 +299,29 @@ def _checked_call(arrays: dict[str, Any], reduction: str, soc: str, result_name:
         if math.prod(shape_x) == 0:
             result = out if out is not None else _new_output(shape_x, result_dtype, place)
             return result if place is None else device_arrays.result(result, place)
+        package, status = None, None
+        if place is None:
+            result = out if out is not None else _new_output(shape_x, result_dtype, None)
+            package = cache_package.package_for(package_key, info.soc_version)
+            status = None if package is None else package.backward(arrays, reduction, result)
+            if status == native.OK:  # the runtime already holds the kernel: no cache lookup
+                return result
         kernel, pattern = kernel_cache.get_kernel(arrays, result_dtype, reduction, info)
-        result = out if out is not None else _new_output(shape_x, result_dtype, place)
-        if place is not None:
+        if place is not None:  # allocated once the kernel exists: a failed build leaves nothing
+            result = out if out is not None else _new_output(shape_x, result_dtype, place)
             kernel.launch_tensors([device_arrays.tensor_of(a, place)
                                    for a in (*arrays.values(), result)],
                                   _tiling_scalars(kernel, descs, shape_x, result_dtype, reduction),
                                   device_arrays.stream_of(place))
             return device_arrays.result(result, place)
-        package = cache_package.package_for(package_key, info.soc_version)
-        if package is not None:
-            status = package.backward(arrays, reduction, result)
-            if status == native.ERR_NO_KERNEL:  # first use in this process, or rebuilt since
-                try:
-                    package.register(kernel.json_path, kernel.meta, list(dtypes.values()),
-                                     result_dtype, reduction, pattern)
-                    status = package.backward(arrays, reduction, result)
-                except OpError:  # replaced between the cache's check and ours: launch below
-                    pass
-            if status == native.OK:
-                return result
+        if status == native.ERR_NO_KERNEL:  # first use in this process, or rebuilt since
+            try:
+                package.register(kernel.json_path, kernel.meta, list(dtypes.values()),
+                                 result_dtype, reduction, pattern)
+                if package.backward(arrays, reduction, result) == native.OK:
+                    return result
+            except OpError:  # replaced between the cache's check and ours: launch below
+                pass
         # the Python launch: the kernel picks its case and binds the arrays (contiguous ones,
         # read-only included, as reshaped views; others copied)
         kernel([*arrays.values(), result],

@@ -76,6 +76,28 @@ def test_mixed_dtypes_and_out_dtype_through_the_runtime():
         np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
 
 
+@pytest.mark.parametrize("call", [
+    lambda g, x, y: (0.5, x, y, 2.0, "mean", {}),  # Python scalars: the checked path
+    lambda g, x, y: (g, x.astype(np.float16), y, None, "none", {"out_dtype": "float16"}),
+], ids=["python_scalars", "mixed_dtypes_out_dtype"])
+def test_checked_calls_the_runtime_serves_skip_the_kernel_cache(call, monkeypatch):
+    """A call that takes the Python checks (scalars, mixed dtypes, out_dtype) but whose kernel
+    the runtime already holds launches there without a kernel-cache lookup (was ~0.3 ms)."""
+    from bce_grad import api
+    from bce_grad.tools import kernel_cache
+
+    g, x, y = _call(5, (6, 7))
+    grad, x_in, y_in, weight, reduction, options = call(g, x, y)
+    first = api.binary_cross_entropy_backward(grad, x_in, y_in, weight, reduction, **options)
+
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("the kernel cache was consulted for a kernel the runtime holds")
+
+    monkeypatch.setattr(kernel_cache, "get_kernel", no_lookup)
+    again = api.binary_cross_entropy_backward(grad, x_in, y_in, weight, reduction, **options)
+    np.testing.assert_array_equal(again.view(np.uint8), first.view(np.uint8))
+
+
 def test_without_a_compiler_the_api_warns_once_and_launches_in_python(tmp_path):
     code = """
 import warnings
