@@ -25,10 +25,10 @@ from testcases.backend.dsl_harness import build_and_run, capture_source
 
 #: Low halves of a float32 word that sit on and around bfloat16's rounding point.
 LOW_HALVES = (0x0000, 0x0001, 0x7FFF, 0x8000, 0x8001, 0xFFFF)
-#: Instructions allowed in the AVX2 loop of 32 values, weight and mean (97 with the pair layout
-#: and the minimums; 111 with the compare and blend; 116 before the pairs; 155 before that,
-#: with a division per chunk and 14 stack spills).
-LOOP_BUDGET = 100
+#: Instructions allowed in the AVX2 loop of 32 values, weight and mean (99 with the pair layout,
+#: the minimums and the row pieces, haswell; 111 with the compare and blend; 116 before the
+#: pairs; 155 before that, with a division per chunk and 14 stack spills).
+LOOP_BUDGET = 104
 
 
 def _boundary_words() -> np.ndarray:
