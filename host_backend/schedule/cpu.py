@@ -31,7 +31,7 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.tirx import ForKind
 
-from bce_grad.host_backend.schedule import pairs
+from bce_grad.host_backend.schedule import pairs, short_rows
 from bce_grad.host_backend.targets import target_config, vector_bits
 
 #: Vector registers per chunk: four, so one chunk keeps several loads in flight.
@@ -181,7 +181,9 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     by_pieces = tirx.For(part, zero, rows * pieces_per_row, ForKind.PARALLEL, tirx.For(
         inner, zero, chunks, ForKind.SERIAL,
         _chunk_body(block, outer, (first_chunk + inner) * width, row_len, width, *lanes[2:])))
-    return tirx.IfThenElse(rows >= tirx.const(MANY_ROWS, dtype), by_rows, by_pieces)
+    nest = tirx.IfThenElse(rows >= tirx.const(MANY_ROWS, dtype), by_rows, by_pieces)
+    flat = short_rows.flat_tiles(block, extents, chunk, _chunk_body) if len(extents) == 2 else None
+    return nest if flat is None else tirx.IfThenElse(short_rows.is_short(row_len, chunk), flat, nest)
 
 
 #: MXCSR bits kept from the caller: the six exception masks (bits 7-12). Rounding
@@ -189,7 +191,13 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
 MXCSR_EXCEPTION_MASKS = 0x1F80
 
 
+def _truncdiv(a: int, b: int) -> int:
+    quotient = abs(a) // abs(b)
+    return quotient if (a < 0) == (b < 0) else -quotient
+
+
 _FOLD = {tirx.Add: operator.add, tirx.Sub: operator.sub, tirx.Mul: operator.mul,
+         tirx.Div: _truncdiv, tirx.Mod: lambda a, b: a - _truncdiv(a, b) * b,
          tirx.FloorDiv: operator.floordiv, tirx.FloorMod: operator.mod, tirx.Min: min,
          tirx.Max: max, tirx.LT: operator.lt, tirx.LE: operator.le, tirx.GT: operator.gt,
          tirx.GE: operator.ge, tirx.EQ: operator.eq, tirx.NE: operator.ne,
@@ -211,7 +219,8 @@ def _constant(expr) -> int | None:
     if fold is None:
         return None
     a, b = _constant(expr.a), _constant(expr.b)
-    if a is None or b is None or (b == 0 and type(expr) in (tirx.FloorDiv, tirx.FloorMod)):
+    if a is None or b is None or (b == 0 and type(expr) in (tirx.FloorDiv, tirx.FloorMod,
+                                                            tirx.Div, tirx.Mod)):
         return None
     return int(fold(a, b))
 

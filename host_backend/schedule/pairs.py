@@ -162,7 +162,7 @@ class _Words:
         cache line of the chunk (``skip`` is the output: prefetching it measured no gain)."""
         stmts = []
         for key, (view, _) in self.views.items():
-            if key == skip.__chandle__():
+            if key == skip.__chandle__() or view.scope() == "local":
                 continue
             first = self.firsts[key]
             for line in range(max(1, width * 2 // CACHE_LINE)):
@@ -302,6 +302,7 @@ def half_prefetches(block, outer: list, start, width: int) -> list:
     def collect(node):
         if isinstance(node, _LOAD) and node.indices and str(node.source.dtype) in HALF_DTYPES \
                 and node.indices[-1].same_as(inner) and _is_compact(node.source) \
+                and node.source.scope() != "local" \
                 and not any(_uses(i, inner) for i in node.indices[:-1]):
             found.setdefault(node.source.__chandle__(), (node.source, list(node.indices[:-1])))
         return None

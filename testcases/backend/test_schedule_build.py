@@ -34,7 +34,9 @@ def test_cpu_schedule_inlines_parallelises_and_vectorises():
     script = sch.apply([x, g, res], "k").script()
     assert sch.rule == "Elementwise"
     blocks = {line.strip() for line in script.splitlines() if line.strip().startswith("with T.sblock(")}
-    assert len(blocks) == 1, "every producer should be inlined: one pass over memory"
+    # the flat walk of short rows (schedule.short_rows) is the same block over tiles of rows
+    assert len({b for b in blocks if "_flat" not in b}) == 1, \
+        "every producer should be inlined: one pass over memory"
     assert "T.parallel(" in script and "T.vectorized(" in script
 
 

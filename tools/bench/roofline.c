@@ -24,6 +24,7 @@
 #define TILE 16384
 #define SHORT_ROW 256
 #define SHORT_TILE 4096
+#define SPREAD 16
 
 /* One row piece of n elements. by, bg, bw: that input is broadcast along the row (one
  * value); hw: weight is present. Called with constants, so each case is its own loop. */
@@ -67,12 +68,14 @@ DEFINE_DISPATCH(rows_u16, row_u16, uint16_t)
 
 /* Short rows of a 2-D pattern (x (N, 3) with grad_output (N, 1)): a tile of whole rows is
  * one flat run of x; each broadcast input is first expanded into a tile-sized buffer that
- * stays in L1/L2 (it is read from memory once, at its own size), then the flat loop adds. */
+ * stays in L1/L2 (it is read from memory once, at its own size), then the flat loop adds.
+ * A value per row, in rows of at most SPREAD, is expanded with one SPREAD-wide store per
+ * row (each runs into the next row's, which overwrites it), as the host kernel does. */
 #define SHORT_ROWS(DISPATCH, T)                                                          \
   const int64_t rpt = SHORT_TILE / len;                                                  \
   _Pragma("omp parallel for num_threads(threads) schedule(static)")                      \
   for (int64_t t = 0; t < (rows + rpt - 1) / rpt; ++t) {                                 \
-    T buf[MAX_IN - 1][SHORT_TILE];                                                       \
+    T buf[MAX_IN - 1][SHORT_TILE + SPREAD];                                              \
     const int64_t r0 = t * rpt;                                                          \
     const int64_t r1 = r0 + rpt < rows ? r0 + rpt : rows;                                \
     const T *p[MAX_IN] = {0, 0, 0, 0};                                                   \
@@ -84,8 +87,14 @@ DEFINE_DISPATCH(rows_u16, row_u16, uint16_t)
         continue;                                                                        \
       }                                                                                  \
       T *b = buf[k - 1];                                                                 \
-      for (int64_t r = r0; r < r1; ++r)                                                  \
-        for (int64_t j = 0; j < len; ++j) b[(r - r0) * len + j] = in[k][r * sr + j * sc]; \
+      if (sc == 0 && len <= SPREAD) /* a value per row: one vector store of it per row */ \
+        for (int64_t r = r0; r < r1; ++r) {                                              \
+          const T v = in[k][r * sr];                                                     \
+          for (int j = 0; j < SPREAD; ++j) b[(r - r0) * len + j] = v;                    \
+        }                                                                                \
+      else                                                                               \
+        for (int64_t r = r0; r < r1; ++r)                                                \
+          for (int64_t j = 0; j < len; ++j) b[(r - r0) * len + j] = in[k][r * sr + j * sc]; \
       p[k] = b;                                                                          \
     }                                                                                    \
     DISPATCH(n_in == 4 ? 4 : 0, out + r0 * len, p[0], p[1], p[2], p[3], (r1 - r0) * len); \
