@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from dataclasses import dataclass
 
 import tvm
 from tvm import s_tir, tirx
@@ -138,17 +139,19 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
                                 tirx.const(1, "int64"))
         # 1-D, as TVM flattens a view declared inside the kernel body only when it has one dim
         raw = tirx.decl_buffer((size,), bits, name=f"{source.name}_bits", data=source.data)
-        copy = tirx.decl_buffer((tile_elements(width) + SPREAD,), bits, name=f"{source.name}_tile",
+        elements = tile_elements(width)
+        copy = tirx.decl_buffer((elements + SPREAD,), bits, name=f"{source.name}_tile",
                                 scope="local")
-        typed = tirx.decl_buffer((tile_elements(width),), str(source.dtype), name=f"{source.name}_tile_values",
-                                 data=copy.data, scope="local")
+        typed = tirx.decl_buffer((elements,), str(source.dtype),
+                                 name=f"{source.name}_tile_values", data=copy.data, scope="local")
         at_row = {row_var.__chandle__(): cast_index(first_row + row_in_tile, row_var),
                   inner.__chandle__(): cast_index(at, inner)}
         indices = [rewrite_expr(i, lambda n: at_row.get(n.__chandle__())
                                 if isinstance(n, tirx.Var) else None) for i in node.indices]
-        per_row = not any(_uses(i, inner) for i in node.indices)
-        copies.append((copy, (raw, source.data), typed,
-                       tirx.BufferLoad(raw, source.offset_of(indices)), per_row))
+        copies.append(_Copy(copy, raw, source.data, typed,
+                            tirx.BufferLoad(raw, source.offset_of(indices)),
+                            per_row=not any(_uses(i, inner) for i in node.indices),
+                            same_every_tile=not any(_uses(i, row_var) for i in node.indices)))
         copied[key] = tirx.BufferLoad(typed, [flat])
         return copied[key]
 
@@ -164,19 +167,49 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
         [], [], f"{block.name_hint}_flat", tirx.BufferStore(out_view, value, [flat]))
     rows_here = tirx.Min(per_tile, rows - first_row)
     length = rows_here * row_len
-    fill = [_fill(copy, loaded, per_row, row_in_tile, at, rows_here, row_len)
-            for copy, _, _, loaded, per_row in copies]
-    declared = [tirx.DeclBuffer(v, data=data) for v, data in views.values()]
-    for copy, raw, typed, _, _ in copies:
-        declared += [tirx.AllocBuffer(copy), tirx.DeclBuffer(raw[0], data=raw[1]),
-                     tirx.DeclBuffer(typed, data=copy.data)]
+
+    def declare(group):
+        stmts = []
+        for c in group:
+            stmts += [tirx.AllocBuffer(c.buffer), tirx.DeclBuffer(c.raw, data=c.data),
+                      tirx.DeclBuffer(c.typed, data=c.buffer.data)]
+        return stmts
+
+    # a copy that is the same in every tile (a column broadcast, weight (L,)) is filled once,
+    # before the tiles, for a whole tile of rows (the last tile reads a prefix of it); the
+    # others in every tile
+    once = [c for c in copies if c.same_every_tile]
+    each = [c for c in copies if not c.same_every_tile]
+    fill = [_fill(c.buffer, c.loaded, c.per_row, row_in_tile, at, rows_here, row_len)
+            for c in each]
     step = tirx.Var("chunk", dtype)
     lanes = [tirx.Var(name, dtype) for name in ("lane", "tail")]
     walk = tirx.For(step, const(0), tirx.truncdiv(length + const(width - 1), const(width)),
                     ForKind.SERIAL,
                     chunk_body(flat_block, [], step * const(width), length, const(width), *lanes))
-    body = tirx.SeqStmt([*declared, *fill, walk])
-    return tirx.For(tile, const(0), tiles, ForKind.PARALLEL, body)
+    declared = [tirx.DeclBuffer(v, data=data) for v, data in views.values()] + declare(each)
+    loop = tirx.For(tile, const(0), tiles, ForKind.PARALLEL,
+                    tirx.SeqStmt([*declared, *fill, walk]))
+    if not once:
+        return loop
+    whole = tirx.Min(per_tile, rows)
+    return tirx.SeqStmt([*declare(once), *[
+        _fill(c.buffer, c.loaded, c.per_row, row_in_tile, at, whole, row_len) for c in once],
+        loop])
+
+
+@dataclass
+class _Copy:
+    """An input copied into a tile buffer: the buffer, a 1-D raw-bits view of the input (and the
+    input's data pointer), the buffer read as the input's dtype, the load that fills it."""
+
+    buffer: tirx.Buffer
+    raw: tirx.Buffer
+    data: tvm.ir.Expr
+    typed: tirx.Buffer
+    loaded: tvm.ir.Expr
+    per_row: bool
+    same_every_tile: bool
 
 
 def _fill(copy, loaded, per_row: bool, row, at, rows_here, row_len) -> tirx.Stmt:

@@ -110,6 +110,7 @@ def test_table_names_machine_and_reference(quick_records, capsys):
     # short rows across tiles: values per row spread 16 wide, and one past the spread
     {"x": (3001, 3), "y": (3001, 1), "grad_output": (3001, 1), "weight": (3001, 3)},
     {"x": (700, 17), "y": (700, 17), "grad_output": (700, 1)},
+    {"x": (3001, 3), "y": (3001, 3), "grad_output": (1, 1), "weight": (3001, 1)},
     {"x": (2, 20000), "y": (1, 20000), "grad_output": (2, 1)},
     {"x": (4, 5, 6), "y": (4, 1, 6), "grad_output": (1, 5, 1), "weight": (4, 5, 6)},
     {"x": (), "y": (), "grad_output": ()},

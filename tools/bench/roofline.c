@@ -70,39 +70,54 @@ DEFINE_DISPATCH(rows_u16, row_u16, uint16_t)
  * one flat run of x; each broadcast input is first expanded into a tile-sized buffer that
  * stays in L1/L2 (it is read from memory once, at its own size), then the flat loop adds.
  * A value per row, in rows of at most SPREAD, is expanded with one store SPREAD / 2 or SPREAD
- * wide per row (each runs into the next row's, which overwrites it), as the host kernel does. */
+ * wide per row (each runs into the next row's, which overwrites it); an input that is the same
+ * in every tile (a column broadcast) is expanded once per thread; a scalar is read as one
+ * value: as the host kernel does. */
 #define SHORT_ROWS(DISPATCH, T)                                                          \
   const int64_t rpt = SHORT_TILE / len;                                                  \
-  _Pragma("omp parallel for num_threads(threads) schedule(static)")                      \
-  for (int64_t t = 0; t < (rows + rpt - 1) / rpt; ++t) {                                 \
+  _Pragma("omp parallel num_threads(threads)") {                                         \
     T buf[MAX_IN - 1][SHORT_TILE + SPREAD];                                              \
-    const int64_t r0 = t * rpt;                                                          \
-    const int64_t r1 = r0 + rpt < rows ? r0 + rpt : rows;                                \
-    const T *p[MAX_IN] = {0, 0, 0, 0};                                                   \
-    p[0] = in[0] + r0 * len;                                                             \
-    for (int k = 1; k < n_in; ++k) {                                                     \
-      const int64_t sr = strides[2 * k], sc = strides[2 * k + 1];                        \
-      if (sr != 0 && sc != 0) {                                                          \
-        p[k] = in[k] + r0 * sr;                                                          \
-        continue;                                                                        \
+    int filled[MAX_IN] = {0, 0, 0, 0};                                                   \
+    _Pragma("omp for schedule(static)")                                                  \
+    for (int64_t t = 0; t < (rows + rpt - 1) / rpt; ++t) {                               \
+      const int64_t r0 = t * rpt;                                                        \
+      const int64_t r1 = r0 + rpt < rows ? r0 + rpt : rows;                              \
+      const T *p[MAX_IN] = {0, 0, 0, 0};                                                 \
+      int short_mask = n_in == 4 ? 4 : 0;                                                \
+      p[0] = in[0] + r0 * len;                                                           \
+      for (int k = 1; k < n_in; ++k) {                                                   \
+        const int64_t sr = strides[2 * k], sc = strides[2 * k + 1];                      \
+        T *b = buf[k - 1];                                                               \
+        p[k] = b;                                                                        \
+        if (sr != 0 && sc != 0) {                                                        \
+          p[k] = in[k] + r0 * sr;                                                        \
+        } else if (sr == 0 && sc == 0) { /* a scalar: one value, as the row loop reads */ \
+          p[k] = in[k];                                                                  \
+          short_mask |= k == 3 ? 8 : k;                                                  \
+        } else if (sr == 0) { /* the same in every tile: filled once per thread */       \
+          if (!filled[k]) {                                                              \
+            const int64_t n = rpt < rows ? rpt : rows;                                   \
+            for (int64_t r = 0; r < n; ++r)                                              \
+              for (int64_t j = 0; j < len; ++j) b[r * len + j] = in[k][j * sc];          \
+            filled[k] = 1;                                                               \
+          }                                                                              \
+        } else if (len <= SPREAD / 2) { /* a value per row: one vector store per row */  \
+          for (int64_t r = r0; r < r1; ++r) {                                            \
+            const T v = in[k][r * sr];                                                   \
+            for (int j = 0; j < SPREAD / 2; ++j) b[(r - r0) * len + j] = v;              \
+          }                                                                              \
+        } else if (len <= SPREAD) {                                                      \
+          for (int64_t r = r0; r < r1; ++r) {                                            \
+            const T v = in[k][r * sr];                                                   \
+            for (int j = 0; j < SPREAD; ++j) b[(r - r0) * len + j] = v;                  \
+          }                                                                              \
+        } else {                                                                         \
+          for (int64_t r = r0; r < r1; ++r)                                              \
+            for (int64_t j = 0; j < len; ++j) b[(r - r0) * len + j] = in[k][r * sr];     \
+        }                                                                                \
       }                                                                                  \
-      T *b = buf[k - 1];                                                                 \
-      if (sc == 0 && len <= SPREAD / 2) /* a value per row: one vector store per row */  \
-        for (int64_t r = r0; r < r1; ++r) {                                              \
-          const T v = in[k][r * sr];                                                     \
-          for (int j = 0; j < SPREAD / 2; ++j) b[(r - r0) * len + j] = v;                \
-        }                                                                                \
-      else if (sc == 0 && len <= SPREAD)                                                 \
-        for (int64_t r = r0; r < r1; ++r) {                                              \
-          const T v = in[k][r * sr];                                                     \
-          for (int j = 0; j < SPREAD; ++j) b[(r - r0) * len + j] = v;                    \
-        }                                                                                \
-      else                                                                               \
-        for (int64_t r = r0; r < r1; ++r)                                                \
-          for (int64_t j = 0; j < len; ++j) b[(r - r0) * len + j] = in[k][r * sr + j * sc]; \
-      p[k] = b;                                                                          \
+      DISPATCH(short_mask, out + r0 * len, p[0], p[1], p[2], p[3], (r1 - r0) * len);     \
     }                                                                                    \
-    DISPATCH(n_in == 4 ? 4 : 0, out + r0 * len, p[0], p[1], p[2], p[3], (r1 - r0) * len); \
   }
 
 #define DEFINE_DRIVER(NAME, DISPATCH, T)                                                 \
