@@ -92,8 +92,16 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
     # float16 (N, 3) kernel a third of its time): a multiple of width / gcd(row_len, width), the
     # width being a power of two. That many rows are even whenever row_len is odd, so every
     # tile starts on an even element (the bfloat16 pair layout reads two per word).
-    lowest_bit = row_len & (const(0) - row_len)
-    rows_step = const(width) // tirx.Min(tirx.Max(lowest_bit, const(1)), const(width))
+    from bce_grad.host_backend.schedule.cpu import _constant  # cpu imports this module
+
+    static_len = _constant(row_len)
+    if static_len is not None:  # folded here: TVM does not fold the bitwise and, and its
+        # common-subexpression pass then bound it after a use in the parallel loop
+        length = max(static_len, 1)
+        rows_step = const(width // min(length & -length, width))
+    else:
+        lowest_bit = row_len & (const(0) - row_len)
+        rows_step = const(width) // tirx.Min(tirx.Max(lowest_bit, const(1)), const(width))
     per_tile = tirx.Max(tirx.truncdiv(const(TILE), tirx.Max(row_len, const(1))) // rows_step
                         * rows_step, rows_step)
     tile_len = per_tile * row_len
