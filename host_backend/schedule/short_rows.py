@@ -6,10 +6,11 @@ grad_output (N, 1): 21-56 % of the memory roofline). Here the rows are cut into 
 about :data:`TILE` elements of whole rows, and each tile runs as one flat row:
 
 - an input indexed exactly as the output (same shape, same indices) is read in place, as
-  the output is written, through a 2-D view of its memory: (tile, element of the tile);
+  the output is written, through a 1-D view from the tile's first element;
 - an input read any other way (grad_output (N, 1), a column or a row broadcast) is first
-  copied, row by row, into a tile-sized buffer on the task's stack (in L1), so that it too
-  reads along the flat index; it is read from memory once, at its own size;
+  copied, as raw bits, into a tile-sized buffer on the task's stack (in L1), so that it too
+  reads along the flat index: a value per row by one vector store per row, a copy that is
+  the same in every tile (a column broadcast) once before the tiles;
 - a load that depends on neither axis (a broadcast scalar) stays as it is.
 
 The flat block then goes through the same chunks as any row (:func:`.cpu._chunk_body`):
