@@ -35,13 +35,20 @@ def measure(call) -> tuple[float, float]:
 
 
 def main(argv: list[str]) -> int:
-    from bce_grad.runtime import Runtime
     from bce_grad.runtime.kernel_set import KernelSpec, build_package
 
-    package = argv[0] if argv else tempfile.mkdtemp(prefix="bce_grad_bench_pkg_")
-    if not argv:
+    if argv:
+        return run(argv[0])
+    with tempfile.TemporaryDirectory(prefix="bce_grad_bench_pkg_") as package:
         build_package(package, "Ascend910B1",
                       [KernelSpec(("float32",) * 3, "float32", "mean", "d_d_d")], log=lambda s: None)
+        return run(package)
+
+
+def run(package: str) -> int:
+    """Measure every call path with the runtime loaded from ``package``; prints the table."""
+    from bce_grad.runtime import Runtime
+
     rt = Runtime(package)
     x = np.full((4, 4), 0.3, np.float32)
     y = np.full((4, 4), 0.6, np.float32)

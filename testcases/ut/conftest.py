@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,13 +27,24 @@ _OUT: dict[str, dict] = {}
 
 
 def _run_cfg() -> dict:
-    """op_test_frame's ``run_cfg``, with the host's ``kernel_meta_path``: one folder per session."""
+    """op_test_frame's ``run_cfg``, with the host's ``kernel_meta_path``: one folder per session,
+    removed when the session ends (:func:`pytest_unconfigure`)."""
     if "cfg" not in _OUT:
         root = Path(tempfile.mkdtemp(prefix="bce_grad_ut_"))
+        _OUT["root"] = root
         _OUT["cfg"] = {"simulator_mode": None, "simulator_lib_path": None,
                        "data_dump_path": str(root / "data"),
                        "kernel_meta_path": str(root / "kernel_meta")}
     return _OUT["cfg"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's kernel and data folder (about 13 MB after the five SoCs' cases)."""
+    del config
+    root = _OUT.pop("root", None)
+    _OUT.pop("cfg", None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _socs() -> list[str]:

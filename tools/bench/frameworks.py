@@ -37,11 +37,11 @@ DTYPES = ("float32", "float16", "bfloat16")
 SOC = "Ascend910B1"
 
 
-def _package(dtypes) -> str:
-    """A temporary kernel package holding the same-shape pattern without weight per dtype."""
+def _package(out: str, dtypes) -> str:
+    """Build into ``out`` a kernel package holding the same-shape pattern without weight per
+    dtype; returns ``out``."""
     from bce_grad.runtime.kernel_set import KernelSpec, build_package
 
-    out = tempfile.mkdtemp(prefix="bce_grad_bench_frameworks_")
     build_package(out, SOC, [KernelSpec((d,) * 3, d, "mean", "d_d_d") for d in dtypes],
                   log=lambda line: None)
     return out
@@ -141,8 +141,15 @@ def _agree(ours, theirs, dtype: str) -> None:
 
 
 def child(framework: str, shapes, dtypes, repeats: int) -> list[dict]:
-    """Measure one framework in this process; returns one record per (shape, dtype)."""
-    package = _package(dtypes)
+    """Measure one framework in this process; returns one record per (shape, dtype).
+
+    The kernel package lives in a temporary directory removed on return (the libraries the
+    framework loaded from it stay mapped until the process ends)."""
+    with tempfile.TemporaryDirectory(prefix="bce_grad_bench_frameworks_") as tmp:
+        return _measure(framework, _package(tmp, dtypes), shapes, dtypes, repeats)
+
+
+def _measure(framework: str, package: str, shapes, dtypes, repeats: int) -> list[dict]:
     records = []
     for shape in shapes:
         for dtype in dtypes:
