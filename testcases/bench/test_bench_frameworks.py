@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pytest
 
@@ -9,8 +10,12 @@ from bce_grad.tools.bench import frameworks as fw
 from bce_grad.tools.cli import main
 
 
-def test_records_of_an_installed_framework_are_measured(tmp_path, capsys):
+def test_records_of_an_installed_framework_are_measured(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch", reason="PyTorch is not installed")
+    tmp = tmp_path / "tmp"  # the temporary folder of this process and its children
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     out = tmp_path / "fw.json"
     assert main(["bench", "--frameworks", "torch", "--shape", "4,4", "--dtype", "float32",
                  "--repeats", "2", "--json", str(out)]) == 0
@@ -22,6 +27,7 @@ def test_records_of_an_installed_framework_are_measured(tmp_path, capsys):
     assert record["ours_ms"] > 0 and record["builtin_ms"] > 0
     assert record["builtin_over_ours"] == pytest.approx(record["builtin_ms"] / record["ours_ms"])
     assert "built-in/ours" in capsys.readouterr().out
+    assert list(tmp.iterdir()) == []  # the child's kernel package is gone (it stayed before)
 
 
 def test_a_framework_not_installed_is_skipped_with_the_reason(monkeypatch):
