@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): the whole suite, then the operator tests under two
 # portable CPU targets. Run from the repository root in an environment with the test extra.
-# Exits non-zero when any run fails or collects no test.
+# Each run spreads its tests over one pytest-xdist worker per core (BCE_GRAD_TEST_WORKERS
+# overrides: a number, or 0 for one process). Exits non-zero when any run fails or collects no
+# test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +19,10 @@ run() {
     if [ "$rc" -ne 0 ]; then status=1; fi
 }
 
-run python -m pytest "$@"
+workers="${BCE_GRAD_TEST_WORKERS:-auto}"
+run python -m pytest -n "$workers" "$@"
 for mcpu in x86-64-v3 x86-64; do
-    run env BCE_GRAD_MCPU="$mcpu" python -m pytest -q -p no:cacheprovider testcases/operator
+    run env BCE_GRAD_MCPU="$mcpu" python -m pytest -n "$workers" -q -p no:cacheprovider \
+        testcases/operator
 done
 exit "$status"

@@ -136,9 +136,11 @@ os.replace = replace
 
 
 @pytest.mark.parametrize("point", sorted(KILLERS))
-def test_a_build_killed_midway_leaves_nothing_that_breaks_the_next_call(point, fresh_cache):
+def test_a_build_killed_midway_leaves_nothing_that_breaks_the_next_call(point, fresh_cache,
+                                                                        tmp_path):
     code = "import os, signal\n" + KILLERS[point] + CALL
-    done = run_python(code, cwd=os.getcwd())
+    # a killed build cannot remove its temporary object folder: keep it in the test's own
+    done = run_python(code, env={"TMPDIR": str(tmp_path)}, cwd=os.getcwd())
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     assert _call() <= 1
     assert kernel_cache.orphans(fresh_cache) == []
