@@ -32,6 +32,7 @@ from tvm import s_tir, tirx
 from tvm.tirx import ForKind
 
 from bce_grad.host_backend.schedule import pairs, short_rows
+from bce_grad.host_backend.schedule.fold import constant
 from bce_grad.host_backend.targets import target_config, vector_bits
 
 #: Vector registers per chunk: four, so one chunk keeps several loads in flight.
@@ -121,10 +122,10 @@ def _chunk_body(block, outer: list, start, row_len, width, lane, rest) -> tirx.I
     """
     zero = tirx.const(0, str(width.ty))
     full = tirx.For(lane, zero, width, ForKind.VECTORIZED, _realize(block, [*outer, start + lane]))
-    ahead = pairs.half_prefetches(block, outer, start, _constant(width))
+    ahead = pairs.half_prefetches(block, outer, start, constant(width))
     if ahead:
         full = tirx.SeqStmt([*ahead, full])
-    paired = pairs.pair_chunk(block, outer, start, _constant(width), tirx.Var("pair", str(width.ty)))
+    paired = pairs.pair_chunk(block, outer, start, constant(width), tirx.Var("pair", str(width.ty)))
     if paired is not None:
         pair_stmt, even_rows = paired
         full = pair_stmt if even_rows is None else tirx.IfThenElse(even_rows, pair_stmt, full)
@@ -172,7 +173,7 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
     by_rows = tirx.For(row, zero, rows, ForKind.PARALLEL, tirx.For(
         step, zero, per_row, ForKind.SERIAL,
         _chunk_body(block, unravel(row), step * width, row_len, width, *lanes[:2])))
-    if _constant(rows) == 1:  # one row (a rank-1 kernel): the piece is the row's, no division
+    if constant(rows) == 1:  # one row (a rank-1 kernel): the piece is the row's, no division
         first_chunk, outer = part * piece, unravel(zero)
     else:
         first_chunk = tirx.truncmod(part, pieces_per_row) * piece
@@ -191,40 +192,6 @@ def chunked_nest(realize: s_tir.SBlockRealize, chunk: int) -> tirx.IfThenElse:
 MXCSR_EXCEPTION_MASKS = 0x1F80
 
 
-def _truncdiv(a: int, b: int) -> int:
-    quotient = abs(a) // abs(b)
-    return quotient if (a < 0) == (b < 0) else -quotient
-
-
-_FOLD = {tirx.Add: operator.add, tirx.Sub: operator.sub, tirx.Mul: operator.mul,
-         tirx.Div: _truncdiv, tirx.Mod: lambda a, b: a - _truncdiv(a, b) * b,
-         tirx.FloorDiv: operator.floordiv, tirx.FloorMod: operator.mod, tirx.Min: min,
-         tirx.Max: max, tirx.LT: operator.lt, tirx.LE: operator.le, tirx.GT: operator.gt,
-         tirx.GE: operator.ge, tirx.EQ: operator.eq, tirx.NE: operator.ne,
-         tirx.And: lambda a, b: a and b, tirx.Or: lambda a, b: a or b}
-
-
-def _constant(expr) -> int | None:
-    """The value of an integer expression made of constants only (None when it has a var)."""
-    if isinstance(expr, tirx.IntImm):
-        return int(expr.value)
-    if isinstance(expr, tirx.Cast):
-        return _constant(expr.value)
-    if isinstance(expr, tirx.Not):
-        inner = _constant(expr.a)
-        return None if inner is None else int(not inner)
-    if isinstance(expr, tvm.ir.Call) and getattr(expr.op, "name", "") == "tirx.likely":
-        return _constant(expr.args[0])
-    fold = _FOLD.get(type(expr))
-    if fold is None:
-        return None
-    a, b = _constant(expr.a), _constant(expr.b)
-    if a is None or b is None or (b == 0 and type(expr) in (tirx.FloorDiv, tirx.FloorMod,
-                                                            tirx.Div, tirx.Mod)):
-        return None
-    return int(fold(a, b))
-
-
 def _has_parallel(stmt) -> bool:
     """Whether a parallel loop survives in ``stmt`` once TVM simplifies it.
 
@@ -233,12 +200,12 @@ def _has_parallel(stmt) -> bool:
     loop does not compile.
     """
     if isinstance(stmt, tirx.For):
-        extent = _constant(stmt.extent)
+        extent = constant(stmt.extent)
         if stmt.kind == ForKind.PARALLEL and not (extent is not None and extent <= 1):
             return True
         return _has_parallel(stmt.body)
     if isinstance(stmt, tirx.IfThenElse):
-        cond = _constant(stmt.condition)
+        cond = constant(stmt.condition)
         taken = [stmt.then_case, stmt.else_case]
         if cond is not None:
             taken = [stmt.then_case if cond else stmt.else_case]

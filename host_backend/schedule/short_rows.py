@@ -30,6 +30,7 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.tirx import ForKind
 
+from bce_grad.host_backend.schedule.fold import constant
 from bce_grad.host_backend.schedule.pairs import (
     _LOAD, _dtype, _int64, _is_compact, _uses, rewrite_expr,
 )
@@ -93,9 +94,7 @@ def flat_tiles(block, extents: list, width: int, chunk_body) -> tirx.Stmt | None
     # float16 (N, 3) kernel a third of its time): a multiple of width / gcd(row_len, width), the
     # width being a power of two. That many rows are even whenever row_len is odd, so every
     # tile starts on an even element (the bfloat16 pair layout reads two per word).
-    from bce_grad.host_backend.schedule.cpu import _constant  # cpu imports this module
-
-    static_len = _constant(row_len)
+    static_len = constant(row_len)
     if static_len is not None:  # folded here: TVM does not fold the bitwise and, and its
         # common-subexpression pass then bound it after a use in the parallel loop
         length = max(static_len, 1)
