@@ -42,6 +42,7 @@ def _fake_kernel(cases) -> Kernel:
         listed.append({"function": f"fake__{index}", "tensors": tensors, "scalars": []})
     kernel.meta = {"name": "fake", "cases": listed}
     kernel._canonical = [_canonical_of(c) for c in listed]
+    kernel._chosen = {}
     return kernel
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from bce_grad.golden import binary_cross_entropy_grad_golden as golden
 from bce_grad.host_backend.errors import OpError
+from bce_grad.host_backend import launch
 from bce_grad.host_backend.launch import load_kernel
 from bce_grad.tools.cli import main
 from bce_grad.tools.ut_frame import host_kernel
@@ -79,6 +80,34 @@ def test_input_broadcasting_along_a_dynamic_dim(tmp_path):
                    [(1, 16), (1, 16), (1, 16)]):
         _check(json_path, [*shapes, None], "sum")
 
+
+
+def test_remembered_cases_stay_per_shapes(tmp_path, monkeypatch):
+    """A kernel remembers which case serves which shapes: launches that alternate between shapes
+    of different cases stay bit-exact, a remembered shape still has its dtypes checked, and the
+    memo stays within :data:`~bce_grad.host_backend.launch.SELECT_MEMO`."""
+    monkeypatch.setattr(launch, "SELECT_MEMO", 2)
+    rng = [(1, 64), (16, 16)]
+    json_path = _compile(tmp_path, [_desc([-1, 16], rng), _desc([-1, 16], rng),
+                                    _desc([-1, 16], rng), None], "none", "memo")
+    kernel = load_kernel(json_path)
+    combos = ([(4, 16), (1, 16), (4, 16)], [(4, 16), (4, 16), (4, 16)],
+              [(1, 16), (1, 16), (1, 16)], [(4, 16), (4, 16), (1, 16)])
+    chosen = {}
+    for seed, shapes in enumerate([*combos, *combos[::-1], *combos]):
+        arrays = _inputs([*shapes, None], "float16", seed)
+        out = np.empty(shapes[0], np.float16)
+        kernel([*arrays.values(), out])
+        want = golden(arrays["x"], arrays["y"], arrays["grad_output"], None, "none", "float32",
+                      "float16")
+        assert out.tobytes() == want.tobytes(), shapes
+        case = kernel.case_for([*shapes, shapes[0]])["function"]
+        assert chosen.setdefault(str(shapes), case) == case
+        assert len(kernel._chosen) <= 2
+    assert len(set(chosen.values())) > 1  # the combos really take different cases
+    arrays = _inputs([*combos[0], None], "float32", 0)
+    with pytest.raises(OpError, match="E80008|expects tensor"):
+        kernel([*arrays.values(), np.empty(combos[0][0], np.float32)])
 
 #: Declarations of a small grid: (descriptions x, y, grad_output, weight; sizes tried per x axis).
 GRID = {
