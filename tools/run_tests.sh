@@ -2,8 +2,8 @@
 # The project's test command (the README's): the whole suite, then the operator tests under two
 # portable CPU targets. Run from the repository root in an environment with the test extra.
 # Each run spreads its tests over one pytest-xdist worker per core (BCE_GRAD_TEST_WORKERS
-# overrides: a number, or 0 for one process). Exits non-zero when any run fails or collects no
-# test.
+# overrides: a number, or 0 for one process without pytest-xdist). Exits non-zero when any run
+# fails or collects no test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +20,13 @@ run() {
 }
 
 workers="${BCE_GRAD_TEST_WORKERS:-auto}"
-run python -m pytest -n "$workers" "$@"
+spread=(-n "$workers")
+if [ "$workers" = "0" ]; then
+    spread=()  # one process: runs without pytest-xdist installed, too
+fi
+run python -m pytest "${spread[@]}" "$@"
 for mcpu in x86-64-v3 x86-64; do
-    run env BCE_GRAD_MCPU="$mcpu" python -m pytest -n "$workers" -q -p no:cacheprovider \
+    run env BCE_GRAD_MCPU="$mcpu" python -m pytest "${spread[@]}" -q -p no:cacheprovider \
         testcases/operator
 done
 exit "$status"
