@@ -37,7 +37,7 @@ from bce_grad.device_arrays import DeviceArray, Placement
 from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 from bce_grad.host_backend.register import get_host_tiling
-from bce_grad.host_backend.soc_table import soc_info
+from bce_grad.host_backend.soc_table import canonical_soc, soc_info
 from bce_grad.runtime import cache_package, native
 from bce_grad.tools import kernel_cache
 from bce_grad.op_support import (DTYPES, REDUCTION_ENUM, SOC_DIRS, numpy_dtype,
@@ -120,7 +120,12 @@ def _resolve_soc(soc: Any) -> str:
     if not soc:
         raise OpValueError("E80000", "the parameter[soc] should be a SoC version such as "
                            f"{platform.DEFAULT_SOC_VERSION}, but actually is empty", OP_NAME, "soc")
-    return soc
+    try:
+        return canonical_soc(soc)  # any spelling the CLI's --soc takes
+    except OpError as err:
+        raise OpValueError("E80000", f"the parameter[soc] should name a SoC version such as "
+                           f"{platform.DEFAULT_SOC_VERSION}, but actually is [{soc}] ({err.detail})",
+                           OP_NAME, "soc") from None
 
 
 def _is_python_scalar(value: Any) -> bool:
@@ -182,7 +187,9 @@ def binary_cross_entropy_backward(grad_output: ArrayLike | float, x: ArrayLike, 
     reduction : {"none", "mean", "sum"} or {0, 1, 2}
         ``"mean"`` scales by ``1/numel(x)``.
     soc : str, optional
-        Full SoC version. Default: the SoC selected in this thread or task
+        SoC version, spelt as the CLI's ``--soc`` takes it: full (``Ascend910B1``), short
+        (``Ascend910B``) or as op_info_cfg names it (``ascend910b``), in any case. Default:
+        the SoC selected in this thread or task
         (``platform.use_soc``), else ``$BCE_GRAD_SOC``, else ``Ascend910B1``.
     out_dtype : str, numpy dtype or scalar type, optional
         dtype of the result: ``"float16"``, ``"bfloat16"``, ``"float32"``, ``np.float16``,

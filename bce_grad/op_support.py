@@ -7,7 +7,7 @@ ships alone, without this package; a test checks that they equal the ones here.
 
 The per-SoC facts come from the op info: ``op_info_cfg/ai_core/<soc>/*.ini`` is their single
 source of truth. As CANN's build does, the ``.ini`` files are compiled into
-``op_info_cfg/compiled/aic-<soc>-ops-info.json`` (``bce-grad opinfo --out op_info_cfg/compiled``);
+``op_info_cfg/compiled/aic-<soc>-ops-info.json`` (``bce-grad opinfo --flat --out op_info_cfg/compiled``);
 a test checks that the shipped JSON equals a fresh compile of the ``.ini`` files byte for byte.
 A call therefore reads a little JSON, once per process and SoC, and never imports the deploy
 tooling or parses ``.ini`` files.

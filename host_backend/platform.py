@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from typing import Iterator
 
 from bce_grad.host_backend.errors import OpError, OpValueError
-from bce_grad.host_backend.soc_table import SocInfo, soc_info
+from bce_grad.host_backend.soc_table import SocInfo, canonical_soc, soc_info
 
 SOC_VERSION = "SOC_VERSION"
 SHORT_SOC_VERSION = "SHORT_SOC_VERSION"
@@ -53,6 +53,8 @@ _target: ContextVar[str | None] = ContextVar("bce_grad_target", default=None)
 def default_soc() -> str:
     """The SoC used where none was selected: ``$BCE_GRAD_SOC``, else :data:`DEFAULT_SOC_VERSION`.
 
+    The variable takes any spelling the CLI's ``--soc`` takes (``soc_table.canonical_soc``).
+
     Raises
     ------
     OpValueError
@@ -62,7 +64,7 @@ def default_soc() -> str:
     if value is None:
         return DEFAULT_SOC_VERSION
     try:
-        return soc_info(value).soc_version
+        return soc_info(canonical_soc(value)).soc_version
     except OpError as err:
         raise OpValueError("E80000", f"the environment variable[{SOC_ENV}] should name a SoC "
                            f"version such as {DEFAULT_SOC_VERSION}, but actually is [{value}] "

@@ -120,7 +120,7 @@ class BinaryCrossEntropyGrad(nn.Cell):
         E80001 for fewer than three inputs and E80000 for more than four.
     RuntimeError
         Shapes that do not broadcast to x or a rank over 8: MindSpore's RuntimeError whose message
-        carries the runtime's ("... Error message is [E80017] In op[binary_cross_entropy_grad],
+        carries the runtime's ("... Error message is [E80029] In op[binary_cross_entropy_grad],
         ..."). A failing kernel (a damaged package): MindSpore's "Return value from CPU AOT
         kernel" RuntimeError; called directly, this cell re-raises it with the runtime's message
         first; inside a larger graph the message is on stderr and in

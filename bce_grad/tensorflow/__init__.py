@@ -29,7 +29,7 @@ instead of clipping x.
 
 Errors are TF's: ``InvalidArgumentError`` for a call that breaks a rule of the op (a dtype outside
 T, a bad reduction, shapes that do not broadcast to x), ``FailedPreconditionError`` when the
-kernel package cannot be opened; the message starts with the CANN code (``[E80017] In
+kernel package cannot be opened; the message starts with the CANN code (``[E80029] In
 op[binary_cross_entropy_grad], ...``). No input crashes the process.
 """
 from __future__ import annotations

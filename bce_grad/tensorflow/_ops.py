@@ -139,7 +139,7 @@ def binary_cross_entropy_grad(x, y, grad_output, weight=None, reduction: str = "
     ------
     tf.errors.InvalidArgumentError
         A dtype outside the op's T (E80008), a bad reduction (E80009); at run time, shapes that
-        do not broadcast to ``x`` (E80017) and every other rule the runtime checks.
+        do not broadcast to ``x`` (E80029) and every other rule the runtime checks.
     tf.errors.FailedPreconditionError
         E61001 when the kernel package cannot be opened.
     """

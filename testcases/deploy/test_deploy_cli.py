@@ -22,9 +22,18 @@ def test_opinfo_writes_golden_json_for_every_soc(cli, tmp_path, capsys):
     assert written == sorted(f"{soc}/aic-{soc}-ops-info.json" for soc in SOC_DIRS)
     for soc in SOC_DIRS:
         text = (tmp_path / soc / f"aic-{soc}-ops-info.json").read_text()
-        assert text == (GOLDEN / f"aic-{soc}-ops-info.json").read_text().rstrip("\n")
+        assert text == (GOLDEN / f"aic-{soc}-ops-info.json").read_text()
     assert not list(tmp_path.rglob("*.tmp")), "temporary files must not be left behind"
     assert "aic-ascend950-ops-info.json" in capsys.readouterr().out
+
+
+def test_opinfo_flat_regenerates_the_shipped_copies_byte_for_byte(cli, tmp_path):
+    """What the help tells a developer to run after editing an .ini: ``--flat`` gives exactly
+    the layout and bytes of ``op_info_cfg/compiled``."""
+    assert cli("opinfo", "--flat", "--out", str(tmp_path)) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in GOLDEN.iterdir())
+    for path in GOLDEN.iterdir():
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_opinfo_one_soc(cli, tmp_path):

@@ -141,6 +141,21 @@ def test_bad_default_soc_is_a_clean_error_naming_the_variable(monkeypatch):
     assert platform.default_soc() == "Ascend910A" == platform.current_soc().soc_version
 
 
+def test_the_variable_and_the_soc_argument_take_every_spelling_of_the_cli(monkeypatch):
+    """``BCE_GRAD_SOC`` and ``soc=`` read a SoC as ``--soc`` does: full, short or op info name,
+    any case."""
+    for spelling, full in (("ascend910a", "Ascend910A"), ("ASCEND910B1", "Ascend910B1"),
+                           (" ascend910_93 ", "Ascend910_9391")):
+        monkeypatch.setenv("BCE_GRAD_SOC", spelling)
+        assert platform.default_soc() == full == platform.current_soc().soc_version
+    monkeypatch.delenv("BCE_GRAD_SOC")
+    x, y, g, _ = make_call(4, "float32")
+    want = bce_backward(g, x, y, soc="Ascend910B1")
+    assert bce_backward(g, x, y, soc="ascend910b1").tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match=r"parameter\[soc\].*\[Ascend000\]"):
+        bce_backward(g, x, y, soc="Ascend000")
+
+
 def test_bad_target_variable_is_a_clean_error(monkeypatch, fresh_cache):
     monkeypatch.setenv("BCE_GRAD_TARGET", "metal")
     x, y, _, _ = make_call(3, "float32")

@@ -116,6 +116,10 @@ def test_cli_ut_exit_codes_and_report(tmp_path, capsys):
     assert main(["ut", "--soc_version", "Ascend910B1,Ascend910A", "--case_name", "ok", *common]) == 0
     assert main(["ut", "--soc_version", "Ascend910B1", "--case_files",
                  str(tmp_path / "missing"), *common[2:]]) == 2
+    capsys.readouterr()
+    # a --case_name that matches nothing is bad input: one error line and exit 2, as elsewhere
+    assert main(["ut", "--soc_version", "Ascend910B1", "--case_name", "no_such", *common]) == 2
+    assert "error: [E80000] no case matched" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("actual", "standard", "passed"), [

@@ -18,12 +18,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Parse and validate op_info_cfg/ai_core/<soc>/*.ini with CANN's "
             "parse_ini_to_json rules and write <out>/<soc>/aic-<soc>-ops-info.json "
-            f"for each SoC ({', '.join(SOC_DIRS)}). Errors name the file, line and rule."
+            f"for each SoC ({', '.join(SOC_DIRS)}). Errors name the file, line and rule. "
+            "After editing an .ini, `bce-grad opinfo --flat --out op_info_cfg/compiled` "
+            "regenerates the copies the package ships (a test keeps them equal)."
         ),
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OP_INFO_OUT, metavar="DIR",
         help="output directory (default: build/op_info under the current directory)",
+    )
+    parser.add_argument(
+        "--flat", action="store_true",
+        help="write <out>/aic-<soc>-ops-info.json, without a directory per SoC (the layout of "
+             "op_info_cfg/compiled)",
     )
     parser.add_argument(
         "--soc", action="append", type=soc_arg, metavar="SOC",
@@ -36,6 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the JSON files and list them on stdout."""
     for path in write_ops_info_json(args.out, [soc_dir_for(soc) for soc in args.soc or ()]
-                                    or SOC_DIRS):
+                                    or SOC_DIRS, flat=args.flat):
         print(path)
     return 0

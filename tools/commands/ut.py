@@ -63,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     if not report["report_list"]:
         sys.stderr.write("error: [E80000] no case matched --case_files, --soc_version and "
                          "--case_name\n")
-        return EXIT_FAIL
+        return EXIT_USAGE  # bad input, as every other error line
     counts = summary(report)
     return EXIT_FAIL if counts["failed"] or counts["error"] else EXIT_OK

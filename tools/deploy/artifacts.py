@@ -17,8 +17,11 @@ def ops_info_file_name(soc_dir: str) -> str:
     return f"aic-{soc_dir}-ops-info.json"
 
 
-def write_ops_info_json(out_dir: Path, soc_dirs: Iterable[str] = SOC_DIRS) -> list[Path]:
-    """Write ``<out_dir>/<soc>/aic-<soc>-ops-info.json`` for each SoC, atomically.
+def write_ops_info_json(out_dir: Path, soc_dirs: Iterable[str] = SOC_DIRS,
+                        flat: bool = False) -> list[Path]:
+    """Write ``<out_dir>/<soc>/aic-<soc>-ops-info.json`` for each SoC, atomically
+    (``flat``: ``<out_dir>/aic-<soc>-ops-info.json``, the layout of the shipped
+    ``op_info_cfg/compiled``).
 
     Every SoC is parsed and validated before the first file is written, so an invalid
     ``.ini`` leaves ``out_dir`` untouched.
@@ -26,9 +29,11 @@ def write_ops_info_json(out_dir: Path, soc_dirs: Iterable[str] = SOC_DIRS) -> li
     Parameters
     ----------
     out_dir : Path
-        The directory that receives one sub-directory per SoC.
+        The directory that receives one sub-directory per SoC (``flat``: the files).
     soc_dirs : iterable of str
         SoC directory names; all of :data:`~bce_grad.tools.deploy.op_info.SOC_DIRS` by default.
+    flat : bool
+        Write the files into ``out_dir`` itself, without a directory per SoC.
 
     Returns
     -------
@@ -37,6 +42,6 @@ def write_ops_info_json(out_dir: Path, soc_dirs: Iterable[str] = SOC_DIRS) -> li
     """
     texts = {soc: op_info_json(load_op_info(soc)) for soc in soc_dirs}
     return [
-        write_atomic(Path(out_dir) / soc / ops_info_file_name(soc), text)
+        write_atomic(Path(out_dir) / ("" if flat else soc) / ops_info_file_name(soc), text)
         for soc, text in texts.items()
     ]

@@ -12,7 +12,7 @@
  *
  * Errors: every function returns a bce_grad_status; on failure bce_grad_last_error() returns a
  * message for the calling thread that starts with the CANN error code, for example
- * "[E80017] In op[binary_cross_entropy_grad], the shapes of parameter[x] and parameter[y] ...".
+ * "[E80029] In op[binary_cross_entropy_grad], the shape of inputs[x][y] are invalid, ...".
  * No function aborts or lets a C++ exception escape.
  *
  * Kernels: a compact fast path serves its one broadcast pattern; a generic strided kernel
@@ -51,7 +51,7 @@ typedef struct bce_grad_package bce_grad_package;
 /*! What a call returns; the thread's bce_grad_last_error() says more. */
 typedef enum {
   BCE_GRAD_OK = 0,
-  BCE_GRAD_ERR_ARGUMENT = 1,  /*!< the call breaks a rule of the op (E80000..E80017) */
+  BCE_GRAD_ERR_ARGUMENT = 1,  /*!< the call breaks a rule of the op (E80000..E80029) */
   BCE_GRAD_ERR_NO_KERNEL = 2, /*!< the package has no kernel for this dtype/broadcast pattern (E61001) */
   BCE_GRAD_ERR_PACKAGE = 3,   /*!< package unreadable, or a kernel damaged / not loadable (E61001) */
   BCE_GRAD_ERR_LAUNCH = 4,    /*!< the kernel reported an error (E61001) */

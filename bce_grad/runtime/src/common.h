@@ -22,7 +22,7 @@ constexpr const char* kInputNames[4] = {"x", "y", "grad_output", "weight"};
 
 using Shape = std::vector<int64_t>;
 
-//! A failure with its ABI status and its full message ("[E80017] In op[...], ...").
+//! A failure with its ABI status and its full message ("[E80029] In op[...], ...").
 class Failure : public std::runtime_error {
  public:
   Failure(int status, const std::string& message) : std::runtime_error(message), status(status) {}

@@ -19,7 +19,7 @@
 // pointer, so no Python runs in a call.
 //
 // Errors are TF statuses carrying the runtime's message, which starts with the CANN error code
-// ("[E80017] In op[binary_cross_entropy_grad], ..."): a call that breaks a rule of the op is
+// ("[E80029] In op[binary_cross_entropy_grad], ..."): a call that breaks a rule of the op is
 // INVALID_ARGUMENT, a dtype/pattern the package lacks UNIMPLEMENTED, an unusable package
 // FAILED_PRECONDITION, anything else INTERNAL. Nothing throws across TF or aborts.
 #include <algorithm>
