@@ -84,7 +84,16 @@ SHAPES = {"flat": [(4099,), (64,), (96,)], "rows": [(5, 70), (7, 33), (300, 66)]
 @pytest.mark.parametrize("case", list(CASES))
 def test_pair_layout_matches_the_plain_chunk_bit_for_bit(case, weight, tmp_path, monkeypatch):
     shapes = CASES[case]
+    real, used = pairs.pair_chunk, []
+
+    def spy(*args, **kwargs):
+        chunk = real(*args, **kwargs)
+        used.append(chunk is not None)
+        return chunk
+
+    monkeypatch.setattr(pairs, "pair_chunk", spy)
     paired, _ = _build(tmp_path, f"pairs_{case}", shapes, weight, False, monkeypatch)
+    assert any(used), "the pair layout was not used: this would compare plain with plain"
     plain, _ = _build(tmp_path, f"plain_{case}", shapes, weight, True, monkeypatch)
     rng = np.random.default_rng(12)
     for shape in SHAPES[case]:

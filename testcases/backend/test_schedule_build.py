@@ -107,8 +107,9 @@ def test_bad_kernel_names_are_refused(name, tmp_path):
         check_kernel_name(name)
     assert err.value.code == "E80000"
     x, g, res = _bce_like(2, 2)
-    with kernel_meta_at(tmp_path), pytest.raises(OpError):
+    with kernel_meta_at(tmp_path), pytest.raises(OpError, match="kernel_name") as err:
         tbe.build(auto_schedule(res), {"name": name, "tensor_list": [x, g, res]})
+    assert err.value.code == "E80000"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,6 +1,8 @@
 """The API's inputs: read-only memory without copies, out=, Python scalars, dtype spellings."""
 from __future__ import annotations
 
+import inspect
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -154,6 +156,8 @@ def test_errors_are_runtime_errors_and_value_or_type_errors(kwargs, kind, name):
 
 
 def test_soc_and_out_dtype_are_keyword_only():
+    kinds = {name: p.kind for name, p in inspect.signature(bce_backward).parameters.items()}
+    assert all(kinds[name] == inspect.Parameter.KEYWORD_ONLY for name in ("soc", "out_dtype", "out"))
     x, y, g, _ = make_call(49, "float32")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="positional argument"):
         bce_backward(g, x, y, None, "mean", "Ascend910B1")  # noqa - positional soc

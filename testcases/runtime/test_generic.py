@@ -83,7 +83,15 @@ def test_float32_random_patterns_of_every_rank(generic, rank):
         reduction = ("mean", "none", "sum")[trial % 3]
         _check(generic, g, x, y, w, reduction)
         seen.add(len(tiling([a.shape for a in (x, y, g)], lib=generic._lib)[0][0]))
-    assert max(seen) >= min(rank, 3)
+    # and one pattern no axis of which merges with its neighbour (y and weight broadcast on
+    # alternate axes), so the kernel of this very rank runs
+    x_shape = tuple(2 + i % 2 for i in range(rank))
+    shapes = [tuple(1 if i % 2 else d for i, d in enumerate(x_shape)), x_shape,
+              tuple(d if i % 2 else 1 for i, d in enumerate(x_shape))]
+    g, x, y, w = _arrays(rng, x_shape, shapes, ("float32",) * 4)
+    _check(generic, g, x, y, w, "mean")
+    seen.add(len(tiling([a.shape for a in (x, y, g, w)], lib=generic._lib)[0][0]))
+    assert max(seen) == rank, seen
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
