@@ -169,17 +169,24 @@ def test_least_recently_used_kernels_go_past_the_cap(fresh_cache, monkeypatch):
         time.sleep(0.05)
 
     run("a")
+    entry_a = set(kernel_cache.entries(fresh_cache))
     size = sum(item["bytes"] for item in kernel_cache.entries(fresh_cache).values())
     monkeypatch.setenv("BCE_GRAD_CACHE_MAX_MB", str(2.5 * size / (1 << 20)))
     run("b")
+    entry_b = set(kernel_cache.entries(fresh_cache)) - entry_a
+    assert len(entry_a) == len(entry_b) == 1
     run("a")  # a is now more recent than b
+    so_a = {so: so.stat().st_ino for so in fresh_cache.glob("bce_grad_*.so")
+            if any(str(key) in so.name for key in entry_a)}
     run("c")
     found = kernel_cache.entries(fresh_cache)
     assert len(found) == 2
+    assert entry_a <= set(found) and not entry_b & set(found)  # b, the least recent, went
     total = sum(item["bytes"] for item in found.values())
     assert total <= kernel_cache.max_bytes()
     run("a")  # still cached: no compile needed, and correct
     assert len(kernel_cache.entries(fresh_cache)) == 2
+    assert so_a and all(so.stat().st_ino == ino for so, ino in so_a.items())  # not rebuilt
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "lots", "nan"])
