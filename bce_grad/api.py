@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from bce_grad import device_arrays
+from bce_grad import array_checks, device_arrays
 from bce_grad.device_arrays import DeviceArray, Placement
 from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
@@ -143,18 +143,18 @@ def _check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype,
     problems = []
     if tuple(out.shape) != shape:
         problems.append(f"shape {list(out.shape)} should be x's shape {list(shape)}")
-    if dtype_name(out) != dtype.name:
+    host = isinstance(out, np.ndarray)
+    if (out.dtype.name if host else dtype_name(out)) != dtype.name:  # byte order: out_problems
         problems.append(f"dtype {out.dtype} should be the result dtype {dtype}")
-    if isinstance(out, np.ndarray) and not out.flags.c_contiguous:
+    if host and not out.flags.c_contiguous:
         problems.append("it should be C-contiguous")
-    if isinstance(out, np.ndarray) and not out.flags.writeable:
-        problems.append("it should be writeable")
+    if host:
+        problems += array_checks.out_problems(out)
     clash = [name for name, a in inputs.items() if device_arrays.may_share_memory(out, a)]
     if clash:
         problems.append(f"it should not overlap the input(s) {clash}")
     if problems:
-        raise OpValueError("E80000", f"the parameter[out] is unusable: {'; '.join(problems)}",
-                           OP_NAME, "out")
+        raise array_checks.unusable_out(problems)
     return out
 
 
@@ -175,7 +175,7 @@ def binary_cross_entropy_backward(grad_output: ArrayLike | float, x: ArrayLike, 
         dtypes promote (float32 wins, float16 with bfloat16 gives float32). y broadcasts to x.
         numpy arrays: any layout works: read-only arrays (``np.load(mmap_mode="r")``,
         ``np.frombuffer``) are read in place; strided, Fortran-ordered or negative-stride
-        arrays are copied.
+        arrays are copied, and so are arrays in a non-native byte order (``>f4``: converted).
         Device arrays (any DLPack producer that is not numpy: torch tensors, CuPy arrays) are
         read in place on their device, never copied: they must be C-contiguous (an expanded
         or transposed one is refused, E80000) and all on one device, the CPU or a CUDA
@@ -195,9 +195,10 @@ def binary_cross_entropy_backward(grad_output: ArrayLike | float, x: ArrayLike, 
         dtype of the result: ``"float16"``, ``"bfloat16"``, ``"float32"``, ``np.float16``,
         ``np.dtype("float32")``, ``ml_dtypes.bfloat16``... Default: the promoted input dtype.
     out : numpy.ndarray or device array, optional
-        Where to write the result: C-contiguous, writeable, x's shape, the result dtype, not
-        overlapping an input; a device array on the inputs' device (a numpy ``out`` only
-        where that device is the CPU). The call writes into it in place and returns it.
+        Where to write the result: C-contiguous, writeable, native byte order, x's shape, the
+        result dtype, not overlapping an input (else E80000 naming ``out``, nothing written);
+        a device array on the inputs' device (a numpy ``out`` only where that device is the
+        CPU). The call writes into it in place and returns it.
 
     Returns
     -------
@@ -272,12 +273,14 @@ def _backward(grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any, soc
 
 
 def _as_array(value: Any, name: str) -> Any:
-    """numpy arrays as they are, device arrays wrapped in place, anything else ``np.asarray``."""
+    """numpy arrays as they are (a byte-swapped one as a native copy:
+    :func:`array_checks.native_order`), device arrays wrapped in place, anything else
+    ``np.asarray``."""
     if isinstance(value, np.ndarray):
-        return value
+        return array_checks.native_order(value)
     if device_arrays.is_device_array(value):
         return device_arrays.wrap(value, name)
-    return np.asarray(value)
+    return array_checks.native_order(np.asarray(value))
 
 
 def _new_output(shape: tuple[int, ...], dtype: str, place: Placement | None) -> Any:

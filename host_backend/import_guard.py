@@ -1,58 +1,51 @@
-"""Import TVM without importing PyTorch.
+"""Import TVM without importing PyTorch, and without changing what other threads see.
 
-``tvm_ffi`` (TVM's FFI) and ``tvm.relax`` run ``import torch`` eagerly whenever torch
-is installed, which costs 2-4 s and is of no use to the host backend: kernels receive
-numpy arrays and DLPack tensors. :func:`install` adds a finder that, on the first
-import of ``tvm`` or ``tvm_ffi`` and only while torch has not been imported yet, makes
-``import torch`` fail inside their initialisation, then removes the block. torch
-imported before or after works as usual; only TVM's optional torch conveniences (which
-the host backend does not use) stay off.
+``tvm_ffi`` (TVM's FFI) runs ``import torch`` eagerly while it initialises, whenever torch is
+installed: 2-4 s of no use to the host backend, whose kernels receive numpy arrays and DLPack
+tensors. tvm_ffi has no switch for it (``TVM_FFI_DISABLE_TORCH_C_DLPACK`` skips only its
+DLPack extension, not the import).
+
+:func:`install` puts a finder first on ``sys.meta_path`` that answers only for ``torch``, only
+while torch is not imported yet, and only for a lookup issued on a thread that is running
+the first import of ``tvm`` or ``tvm_ffi`` (their ``__init__``): that lookup fails with
+``ModuleNotFoundError``, which TVM catches. It never writes ``sys.modules``, so ``import
+torch`` anywhere else, another thread's during TVM's import included, works as usual; torch
+imported before TVM is used by TVM as usual. Only TVM's optional torch conveniences, which the
+host backend does not use, stay off when TVM loads first.
 """
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import sys
 
 _GUARDED = ("tvm", "tvm_ffi")
 _BLOCKED = "torch"
 
 
-class _TorchlessLoader(importlib.abc.Loader):
-    """Wraps the loader of ``tvm`` or ``tvm_ffi``: executes it with ``import torch`` blocked."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module) -> None:
-        block = _BLOCKED not in sys.modules
-        if block:
-            sys.modules[_BLOCKED] = None  # type: ignore[assignment]  # makes `import torch` fail
-        try:
-            self._loader.exec_module(module)
-        finally:
-            if block and sys.modules.get(_BLOCKED, 0) is None:
-                del sys.modules[_BLOCKED]
+def _in_tvm_import(frame) -> bool:
+    """Whether ``frame``'s stack runs the ``__init__`` of ``tvm`` or ``tvm_ffi``: their first
+    import, with every submodule it imports. A later import of a submodule (say
+    ``tvm.relax.frontend.torch``, which needs torch) is not theirs and is left alone."""
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") in _GUARDED:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _TorchlessFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tvm`` and ``tvm_ffi`` as usual and hands back a spec with :class:`_TorchlessLoader`."""
+    """Fails the lookup of ``torch`` issued during TVM's own import, on that thread only."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in _GUARDED or _BLOCKED in sys.modules:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None
-        spec.loader = _TorchlessLoader(spec.loader)
-        return spec
+        if fullname == _BLOCKED and _in_tvm_import(sys._getframe(1)):
+            raise ModuleNotFoundError(f"No module named {_BLOCKED!r} (left out of TVM's import "
+                                      f"by bce_grad.host_backend.import_guard)", name=_BLOCKED)
+        return None
 
 
 def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (once); no effect once TVM is loaded."""
+    """Put the finder first on ``sys.meta_path`` (once); no effect once TVM is loaded. The
+    finder stays: it costs one comparison per import that reaches the meta path."""
     if all(name in sys.modules for name in _GUARDED) or any(isinstance(f, _TorchlessFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _TorchlessFinder())

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import ml_dtypes
 import numpy as np
 
+from bce_grad.array_checks import check_out, native_inputs
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 
 #: aclnn's reduction enum, as the C header's bce_grad_reduction.
@@ -238,9 +239,11 @@ class Runtime:
         """Gradient of binary cross entropy with respect to ``x`` (``bce_grad_backward``).
 
         Arguments as :func:`bce_grad.api.binary_cross_entropy_backward`; ``out`` (C-contiguous,
-        x's shape, the result dtype) receives the result, else a new array of the promoted dtype
-        (or ``out_dtype``) does. Errors are :class:`OpError` (``OpValueError`` for a bad call,
-        :class:`KernelNotInPackage` for a pattern the package lacks).
+        writeable, native byte order, x's shape, the result dtype) receives the result, else a
+        new array of the promoted dtype (or ``out_dtype``) does. Inputs in a non-native byte
+        order are converted (:mod:`bce_grad.array_checks`, as the numpy API does). Errors are
+        :class:`OpError` (``OpValueError`` for a bad call, E80000 naming ``out`` for a read-only
+        or byte-swapped one, :class:`KernelNotInPackage` for a pattern the package lacks).
         """
         red = REDUCTIONS.get(reduction) if isinstance(reduction, str) else reduction
         if red is None or isinstance(red, bool) or not isinstance(red, (int, np.integer)):
@@ -251,6 +254,9 @@ class Runtime:
         if not all(type(a) is np.ndarray for a in arrays[:3]) or \
                 (weight is not None and type(weight) is not np.ndarray):
             arrays = _as_arrays(arrays)
+        arrays = native_inputs(arrays)
+        if out is not None:
+            check_out(out)
         dtype = arrays[1].dtype if isinstance(arrays[1], np.ndarray) else None
         if out is None and dtype is not None:
             same = all(a is None or a.dtype == dtype for a in arrays)
@@ -332,4 +338,4 @@ def _promote(arrays: list) -> str:
 def _np_dtype(name: Any) -> np.dtype:
     if isinstance(name, str) and name == "bfloat16":
         return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
+    return np.dtype(name).newbyteorder("=")  # the runtime writes native numbers

@@ -96,7 +96,14 @@ def load_npy(path: str, param: str) -> np.ndarray:
 
 
 def cast_input(array: np.ndarray, dtype: str | None, param: str) -> np.ndarray:
-    """Cast ``array`` to ``dtype`` (round to nearest even), or check it is a float dtype."""
+    """Cast ``array`` to ``dtype`` (round to nearest even), or check it is a float dtype.
+
+    A file in a non-native byte order (``>f4``) is converted first, as the API converts its
+    arguments (:func:`bce_grad.array_checks.native_order`).
+    """
+    from bce_grad.array_checks import native_order
+
+    array = native_order(array)
     if dtype:
         return array.astype(numpy_dtype(dtype))
     if str(array.dtype) not in DTYPES:
