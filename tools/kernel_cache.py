@@ -14,7 +14,11 @@ Nothing lost, nothing crashes:
   whose JSON is unreadable, whose ``.so`` is missing or does not match, is rebuilt with
   one :class:`KernelCacheWarning`, never opened.
 - **Safe to share.** Builders of one key, threads or processes, take ``<key>.lock``
-  (``fcntl.flock``) and check again once they hold it; files are renamed into place.
+  (``fcntl.flock``; the holder writes its pid there, and a process that waits says once on
+  stderr for what and for whom) and check again once they hold it; files are renamed into place.
+- **Stopped builds keep their work.** A kernel package build compiles each kernel into
+  ``aot_<hash>/`` here as it finishes (``kernel_set.build_package``'s ``stage_root``), so a
+  build stopped by Ctrl-C or a kill resumes there; the package removes them once complete.
 - **Self-cleaning.** Temporary files of a build that was killed (its pid is gone, or
   older than :data:`ORPHAN_AGE_S`) are removed at the next build.
 - **Bounded.** Past ``$BCE_GRAD_CACHE_MAX_MB`` (default :data:`DEFAULT_MAX_MB`) the
@@ -35,6 +39,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 import warnings
@@ -49,6 +54,7 @@ from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM, canonical_pattern
 from bce_grad.host_backend.errors import OpError, OpValueError
 from bce_grad.host_backend.soc_table import SocInfo
 from bce_grad.resources import host_backend_dir, impl_dir
+from bce_grad.runtime.build_guard import acquire, pid_alive
 
 CACHE_ENV = "BCE_GRAD_CACHE"
 MAX_MB_ENV = "BCE_GRAD_CACHE_MAX_MB"
@@ -58,7 +64,7 @@ DEFAULT_MAX_MB = 512
 ORPHAN_AGE_S = 600
 PREFIX = "bce_grad_"
 #: Temporary files: ``.<kernel file>.<pid>.<random>`` (build) and ``...<pid>.load.<random>.so``.
-_TEMP = re.compile(rf"^\.(?:{PREFIX}[0-9a-f]+\.(?:so|o|json)|targets_[0-9a-f]+\.json)\.(\d+)\.")
+_TEMP = re.compile(rf"^\.(?:{PREFIX}\w+\.(?:so|o|json)|targets_[0-9a-f]+\.json)\.(\d+)\.")
 _ENTRY = re.compile(rf"^({PREFIX}[0-9a-f]+)\.(so|o|json|lock)$")
 
 
@@ -264,12 +270,19 @@ def _touch(entry: Entry) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """Hold ``fcntl.flock`` on ``path`` (created if needed); yields False if not blocking and busy."""
+def _locked(path: Path, blocking: bool = True, what: str = "") -> Iterator[bool]:
+    """Hold ``fcntl.flock`` on ``path`` (created if needed); yields False if not blocking and busy.
+
+    A blocking wait for another process says once on stderr what it waits for (``what``, default
+    the kernel) and the holder's pid (:func:`bce_grad.runtime.build_guard.acquire`).
+    """
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if blocking:
+                acquire(fd, path, what or f"kernel {path.stem} in {path.parent}")
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             yield False
@@ -287,16 +300,6 @@ def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def orphans(directory: Path) -> list[Path]:
     """Temporary files left by killed builds or loads: their pid is gone, or they are old."""
     found = []
@@ -307,7 +310,7 @@ def orphans(directory: Path) -> list[Path]:
             if not match:
                 continue
             with contextlib.suppress(FileNotFoundError):
-                if not _pid_alive(int(match.group(1))) or now - path.stat().st_mtime > ORPHAN_AGE_S:
+                if not pid_alive(int(match.group(1))) or now - path.stat().st_mtime > ORPHAN_AGE_S:
                     found.append(path)
     return found
 
@@ -375,6 +378,8 @@ def clear(directory: Path | None = None) -> tuple[int, int]:
             removed += 1
         else:
             busy += 1
+    for stage in directory.glob("aot_*"):  # kernels a stopped package build kept
+        shutil.rmtree(stage, ignore_errors=True)
     for memo in directory.glob("targets_*.json"):
         with contextlib.suppress(FileNotFoundError):
             memo.unlink()

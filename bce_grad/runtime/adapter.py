@@ -20,13 +20,13 @@ import ctypes
 import hashlib
 import json
 import os
-import subprocess
 import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
 from bce_grad.host_backend.errors import OpError
 from bce_grad.runtime import build as runtime_build
+from bce_grad.runtime import build_guard
 
 __all__ = ["RESOLVER_TYPE", "PackageChoice", "framework_library", "framework_cache_root"]
 
@@ -205,7 +205,7 @@ def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
         ffi = runtime_build._package_dir("tvm_ffi")  # dlpack/dlpack.h, as the runtime is built
         cmd = [cxx, *cxxflags, *compile_flags, f"-I{runtime_build.INCLUDE_DIR}",
                f"-I{ffi / 'include'}", str(source), "-o", str(out), *link_flags]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = build_guard.run(cmd, cleanup=[out.parent], capture=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout)[-3000:]
             raise OpError("E61001", f"building the {framework} adapter failed ({cxx} exited with "

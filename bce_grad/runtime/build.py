@@ -11,8 +11,6 @@ into place; builders of one key (threads, processes) take a file lock and check 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -25,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from bce_grad.host_backend.errors import OpError
+from bce_grad.runtime import build_guard
 
 HERE = Path(__file__).resolve().parent
 INCLUDE_DIR = HERE / "include"
@@ -100,8 +99,11 @@ def build_key() -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], children: build_guard.Children | None = None) -> None:
+    """Run a compiler command as a supervised child (:mod:`build_guard`): it ends, and the build's
+    temporary folder (the output's) goes, when this process is interrupted or dies."""
+    out = Path(cmd[cmd.index("-o") + 1])
+    done = (children or build_guard.Children()).run(cmd, cleanup=[out.parent], capture=True)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout)[-3000:]
         raise OpError("E61001", f"building the native runtime failed ({' '.join(cmd[:2])} ... "
@@ -118,23 +120,19 @@ def _compile(out: Path) -> None:
     jobs = [[cxx, *CXXFLAGS, *defines, *includes, "-c", str(src), "-o", str(obj)]
             for src, obj in zip(sorted(SOURCE_DIR.glob("*.cc")), objects)]
     workers = max(1, min(len(jobs), len(os.sched_getaffinity(0))))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        list(pool.map(_run, jobs))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool, build_guard.Children() as children:
+        list(pool.map(functools.partial(_run, children=children), jobs))
     libs = [ffi / "lib", tvm / "lib"]
     _run([cxx, "-shared", *[str(o) for o in objects], "-o", str(out),
           *[f"-L{d}" for d in libs], *[f"-Wl,-rpath,{d}" for d in libs],
           "-ltvm_ffi", "-Wl,--no-as-needed", "-ltvm_runtime", "-ldl"])
 
 
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def file_lock(path: Path, what: str | None = None):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block; a wait
+    for another process says once on stderr what it waits for (``what``, default the lock's name
+    without ``.lock``) and the holder's pid."""
+    return build_guard.lock(path, what or f"the build of {path.stem}")
 
 
 def library_path(root: Path | None = None) -> Path:
@@ -159,7 +157,9 @@ def build_once(lib: Path, compile_to) -> Path:
 
     Builders of the same file (threads or processes) take turns under a file lock; the
     build happens in a temporary directory beside ``lib`` and is renamed into place, so
-    a reader never sees half a library.
+    a reader never sees half a library. ``compile_to`` runs its commands through
+    :mod:`build_guard`, which removes that directory when the build is stopped; one a killed
+    builder left (its pid is gone) is removed here.
     """
     if lib.is_file():
         return lib
@@ -167,7 +167,8 @@ def build_once(lib: Path, compile_to) -> Path:
     with file_lock(lib.parent / f"{lib.name}.lock"):
         if lib.is_file():  # another thread or process built it while we waited
             return lib
-        work = Path(tempfile.mkdtemp(prefix=".build.", dir=lib.parent))
+        build_guard.remove_stale(lib.parent, ".build.")
+        work = Path(tempfile.mkdtemp(prefix=f".build.{os.getpid()}.", dir=lib.parent))
         try:
             compile_to(work / lib.name)
             os.replace(work / lib.name, lib)

@@ -30,10 +30,14 @@ Kernels are compiled through the project's own path: the operator's dynamic entr
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
+import hashlib
 import itertools
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -261,12 +265,85 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _staged(spec: KernelSpec, stage: Path, kernel_dir: str,
+            soc_version: str) -> tuple[str, float | None]:
+    """Link ``spec``'s kernel from ``stage`` into ``kernel_dir``, compiling it into ``stage`` first
+    unless a verified copy is there (a build that was stopped left it); returns (so_sha256,
+    seconds compiling, None when the copy was kept)."""
+    from bce_grad.host_backend.build import file_sha256
+    from bce_grad.tools import kernel_cache
+
+    entry = kernel_cache.Entry(spec.name, stage)
+    with kernel_cache._locked(entry.lock, what=f"kernel {spec.name}"):
+        seconds = None
+        try:
+            sha = kernel_cache._read_meta(entry)["so_sha256"]
+            if file_sha256(entry.so) != sha:
+                raise FileNotFoundError(entry.so)
+        except (kernel_cache._Damaged, OSError):
+            sha, seconds = compile_kernel(spec, str(stage), soc_version)
+        for path in (entry.so, entry.obj, entry.json):  # the JSON last, as a build writes it
+            target = Path(kernel_dir) / path.name
+            target.unlink(missing_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copyfile(path, target)
+    return sha, seconds
+
+
+def _unstage(specs: Sequence[KernelSpec], stage: Path) -> None:
+    """Remove the staged copies of ``specs`` (the package holds them now) and ``stage`` if empty."""
+    from bce_grad.tools import kernel_cache
+
+    for spec in specs:
+        kernel_cache._remove_entry(kernel_cache.Entry(spec.name, stage))
+    with contextlib.suppress(OSError):
+        stage.rmdir()
+
+
+def _compile_all(todo: Sequence[KernelSpec],
+                 build: Callable[[KernelSpec], tuple[str, float | None]], jobs: int,
+                 record: Callable[[KernelSpec, str, float | None, int], None]) -> None:
+    """``build`` every spec, in ``jobs`` processes when > 1; ``record`` each as it finishes.
+
+    Workers die with this process (SIGKILL when it exits, :mod:`build_guard`); an exception
+    here (``KeyboardInterrupt`` included) kills them before it goes on.
+    """
+    if jobs <= 1 or not todo:
+        for done, spec in enumerate(todo, 1):
+            record(spec, *build(spec), done)
+        return
+    from bce_grad.runtime.build_guard import pool_worker_init
+
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context,
+                                                  initializer=pool_worker_init,
+                                                  initargs=(os.getpid(),))
+    try:
+        futures = {pool.submit(build, spec): spec for spec in todo}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            record(futures[future], *future.result(), done)
+    except BaseException:
+        for process in list((pool._processes or {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[KernelSpec],
-                  jobs: int = 1, log: Callable[[str], None] | None = None) -> dict:
+                  jobs: int = 1, log: Callable[[str], None] | None = None,
+                  stage_root: str | os.PathLike | None = None) -> dict:
     """Compile ``specs`` into ``out_dir/kernels`` and write ``out_dir/manifest.json`` last.
 
     Kernels an earlier manifest in ``out_dir`` built from the same sources are reused. With
     ``jobs`` > 1 kernels compile in that many processes. ``log`` gets one line per kernel.
+    With ``stage_root`` (the kernel cache), each kernel is compiled into
+    ``<stage_root>/aot_<hash of the sources, SoC, target, TVM>/`` as it finishes and linked into
+    the package from there, so a build that is stopped (Ctrl-C, a kill) keeps its finished
+    kernels and the next build of any package of that hash reuses them; the staged copies are
+    removed once the manifest is written.
     """
     from bce_grad.host_backend import platform, targets
     from bce_grad.host_backend.soc_table import soc_info
@@ -301,7 +378,11 @@ def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[
     log(f"aot: {len(specs)} kernels for {info.soc_version} ({len(entries)} reused, {len(todo)} to "
         f"compile with {jobs} job(s)) into {out}")
 
-    def record(spec: KernelSpec, sha: str, seconds: float, done: int) -> None:
+    kept: list[str] = []
+
+    def record(spec: KernelSpec, sha: str, seconds: float | None, done: int) -> None:
+        if seconds is None:
+            kept.append(spec.key)
         entries[spec.key] = {
             "key": spec.key, "name": spec.name, "dtypes": list(spec.dtypes), "output": spec.output,
             "reduction": spec.reduction, "pattern": spec.pattern, "strided": spec.strided,
@@ -309,23 +390,32 @@ def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[
             "json": f"kernels/{spec.name}.json", "so_sha256": sha}
         elapsed = time.perf_counter() - start
         eta = elapsed / done * (len(todo) - done)
-        log(f"aot: [{done:>{len(str(len(todo)))}}/{len(todo)}] {spec.name} ({seconds:.2f} s; "
+        took = "kept from a stopped build" if seconds is None else f"{seconds:.2f} s"
+        log(f"aot: [{done:>{len(str(len(todo)))}}/{len(todo)}] {spec.name} ({took}; "
             f"{elapsed:.0f} s elapsed, ~{eta:.0f} s left)")
 
     kernel_dir = str(out / "kernels")
-    if jobs <= 1:
-        for done, spec in enumerate(todo, 1):
-            record(spec, *compile_kernel(spec, kernel_dir, info.soc_version), done)
-    elif todo:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = {pool.submit(compile_kernel, spec, kernel_dir, info.soc_version): spec
-                       for spec in todo}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                record(futures[future], *future.result(), done)
+    stage = None
+    if stage_root is None:
+        build = functools.partial(compile_kernel, kernel_dir=kernel_dir, soc_version=info.soc_version)
+    else:
+        from bce_grad.tools import kernel_cache
+
+        blob = json.dumps({k: header[k] for k in ("format_version", "soc_version", "target",
+                                                  "features", "tvm_version", "source_sha256")},
+                          sort_keys=True)
+        stage = Path(stage_root) / f"aot_{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+        stage.mkdir(parents=True, exist_ok=True)
+        kernel_cache.remove_orphans(stage)  # temporary files of a build that was killed
+        build = functools.partial(_staged, stage=stage, kernel_dir=kernel_dir,
+                                  soc_version=info.soc_version)
+    _compile_all(todo, build, jobs, record)
     manifest = dict(header, kernels=[entries[s.key] for s in specs])
     manifest["build_seconds"] = round(time.perf_counter() - start, 1)
     _write_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
-    log(f"aot: wrote {manifest_path} ({len(specs)} kernels, {len(todo)} compiled in "
+    log(f"aot: wrote {manifest_path} ({len(specs)} kernels, {len(todo) - len(kept)} compiled"
+        f"{f', {len(kept)} kept from a stopped build' if kept else ''} in "
         f"{manifest['build_seconds']} s)")
+    if stage is not None:
+        _unstage(todo, stage)
     return manifest

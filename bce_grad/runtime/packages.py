@@ -33,13 +33,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
 from bce_grad.host_backend.errors import OpValueError
+from bce_grad.runtime import build_guard
 from bce_grad.runtime.build import file_lock
 
 PACKAGE_ENV = "BCE_GRAD_PACKAGE"
@@ -184,9 +184,11 @@ def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
         return final
     writable_cache_dir()  # names BCE_GRAD_CACHE when the cache cannot be written
     root.mkdir(parents=True, exist_ok=True)
-    with _lock, file_lock(root / f"{final.name}.lock"):
+    with _lock, file_lock(root / f"{final.name}.lock",
+                          f"the {set_name} kernel package build for {soc_version} ({final.name})"):
         if (final / "manifest.json").is_file():  # another thread or process built it meanwhile
             return final
+        build_guard.remove_stale(root, f".{final.name}.")  # what a killed builder left
         specs = package_kernel_set(soc_version, set_name)
         _say(f"bce_grad: building the {set_name} kernel package for {soc_version} ({len(specs)} "
              f"kernels, once per machine and version) into {final}")
@@ -214,6 +216,11 @@ def _build_in_child(work: Path, soc_version: str, set_name: str) -> None:
     wait there forever on this build's lock. A child started with ``-c`` has no main script, so
     its workers import only the operator. It gets this process's import path and environment.
 
+    It runs supervised (:mod:`build_guard`): when this process is interrupted or dies, the build
+    process and its pool end within a second or two and ``work`` is removed; an interrupted
+    caller gets its ``KeyboardInterrupt`` unchanged. Kernels that finished stay in the kernel
+    cache (``build_package``'s ``stage_root``), and the next build takes them from there.
+
     Raises
     ------
     OpError
@@ -225,7 +232,7 @@ def _build_in_child(work: Path, soc_version: str, set_name: str) -> None:
         build_default(str(work), soc_version, set_name)
         return
     argv = [sys.executable, "-c", _CHILD_CODE, json.dumps(sys.path), str(work), soc_version, set_name]
-    status = subprocess.run(argv, stdin=subprocess.DEVNULL, check=False).returncode
+    status = build_guard.run(argv, cleanup=[work]).returncode
     if status != 0:
         raise OpError("E61001", f"building the {set_name} kernel package for {soc_version} failed "
                       f"in its build process ({sys.executable}, exit status {status}); its "
@@ -236,5 +243,7 @@ def build_default(work: str, soc_version: str, set_name: str) -> None:
     """The build process's body: compile set ``set_name`` for ``soc_version`` into ``work``."""
     from bce_grad.runtime.kernel_set import build_package
 
+    from bce_grad.tools.kernel_cache import cache_dir
+
     build_package(Path(work), soc_version, package_kernel_set(soc_version, set_name),
-                  jobs=max(1, len(os.sched_getaffinity(0))), log=_say)
+                  jobs=max(1, len(os.sched_getaffinity(0))), log=_say, stage_root=cache_dir())
