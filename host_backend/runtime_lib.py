@@ -30,22 +30,54 @@ def runtime_library_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "lib" / "libtvm_runtime.so"
 
 
+#: ``tvm::runtime::threading::ResetThreadPool()``: forgets the calling thread's TVM pool.
+_RESET_THREAD_POOL = "_ZN3tvm7runtime9threading15ResetThreadPoolEv"
+
+
 @functools.lru_cache(maxsize=None)
 def load_runtime() -> ctypes.CDLL:
-    """Open ``libtvm_runtime.so`` with ``RTLD_GLOBAL`` (once; dlopen shares it with ``tvm``)."""
+    """Open ``libtvm_runtime.so`` with ``RTLD_GLOBAL`` (once; dlopen shares it with ``tvm``).
+
+    A fork()ed child resets TVM's own thread pool, whose workers do not survive fork: only a
+    kernel that could not be adopted (:func:`load_module`) still launches on it.
+    """
     import tvm_ffi  # noqa: F401  (loads libtvm_ffi.so, which libtvm_runtime.so links to)
 
-    return ctypes.CDLL(str(runtime_library_path()), mode=ctypes.RTLD_GLOBAL)
+    lib = ctypes.CDLL(str(runtime_library_path()), mode=ctypes.RTLD_GLOBAL)
+    reset = getattr(lib, _RESET_THREAD_POOL, None)
+    if reset is not None:
+        os.register_at_fork(after_in_child=reset)
+    return lib
 
 
 def load_module(path: str | os.PathLike):
-    """Open a kernel ``.so`` built by ``build``; returns a ``tvm_ffi.Module``."""
-    if "tvm" in sys.modules:  # the compiler is loaded already: use its loader
-        return sys.modules["tvm"].runtime.load_module(str(path))
-    load_runtime()
-    import tvm_ffi  # this package's __init__ installed the import guard: no torch
+    """Open a kernel ``.so`` built by ``build``; returns a ``tvm_ffi.Module``.
 
-    return tvm_ffi.load_module(str(path))
+    The kernel's parallel loops are then pointed at the native runtime's process-wide pool
+    (``bce_grad_adopt_kernel``) instead of TVM's pool per calling thread; where the runtime
+    cannot be built (no compiler), they stay on TVM's.
+    """
+    if "tvm" in sys.modules:  # the compiler is loaded already: use its loader
+        module = sys.modules["tvm"].runtime.load_module(str(path))
+    else:
+        load_runtime()
+        import tvm_ffi  # this package's __init__ installed the import guard: no torch
+
+        module = tvm_ffi.load_module(str(path))
+    _adopt(path)
+    return module
+
+
+def _adopt(path: str | os.PathLike) -> None:
+    """Hand the loaded kernel at ``path`` to the native runtime's pools (see :func:`load_module`)."""
+    from bce_grad.runtime import native  # the runtime library, built once per machine
+
+    try:
+        lib = native.load_library()
+    except OpError:
+        return
+    if lib.bce_grad_adopt_kernel(os.fsencode(os.fspath(path))) != 0:
+        raise OpError("E61001", lib.bce_grad_last_error().decode(), param_name="so_path")
 
 
 @functools.lru_cache(maxsize=None)

@@ -30,7 +30,7 @@ from bce_grad.runtime import build_guard
 
 __all__ = ["RESOLVER_TYPE", "PackageChoice", "framework_library", "framework_cache_root"]
 
-#: ``int resolve(void** package, void** backward, void** last_error, char* message, size_t size)``
+#: ``int resolve(void** package, void** backward_on, void** last_error, char* message, size_t size)``
 #: (``bce_grad_adapter.h``'s ``ResolverFn``).
 RESOLVER_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
                                  ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p),
@@ -135,10 +135,10 @@ class PackageChoice:
             return opened
 
     def entry_points(self) -> tuple[int, int, int]:
-        """(package handle, ``bce_grad_backward``, ``bce_grad_last_error``) as addresses."""
+        """(package handle, ``bce_grad_backward_on``, ``bce_grad_last_error``) as addresses."""
         rt = self.runtime()
         lib = rt._lib
-        return (rt._handle.value, ctypes.cast(lib.bce_grad_backward, ctypes.c_void_p).value,
+        return (rt._handle.value, ctypes.cast(lib.bce_grad_backward_on, ctypes.c_void_p).value,
                 ctypes.cast(lib.bce_grad_last_error, ctypes.c_void_p).value)
 
     def _resolve(self, package, backward, last_error, message, size) -> int:

@@ -24,7 +24,7 @@ from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 #: aclnn's reduction enum, as the C header's bce_grad_reduction.
 REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 OPEN_EAGER = 1
-ABI_VERSION = 1
+ABI_VERSION = 2
 #: bce_grad_status values.
 OK, ERR_ARGUMENT, ERR_NO_KERNEL, ERR_PACKAGE, ERR_LAUNCH, ERR_INTERNAL = range(6)
 MAX_RANK = 8
@@ -111,6 +111,10 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
     lib.bce_grad_package_kernel_count.argtypes = [ptr]
     tensor = ctypes.POINTER(DLTensor)
     lib.bce_grad_backward.argtypes = [ptr, tensor, tensor, tensor, tensor, ctypes.c_int, tensor]
+    lib.bce_grad_backward_on.argtypes = [ptr, tensor, tensor, tensor, tensor, ctypes.c_int, tensor,
+                                         ptr]
+    lib.bce_grad_adopt_kernel.argtypes = [ctypes.c_char_p]
+    lib.bce_grad_pool_size.restype = ctypes.c_int
     lib.bce_grad_tiling.argtypes = [
         ctypes.c_int, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)),
         ctypes.c_int, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int64),

@@ -24,8 +24,10 @@
 
 namespace bce_grad_adapter {
 
+//! bce_grad_backward_on: the adapter names its framework's thread pool as the executor.
 using BackwardFn = int (*)(const bce_grad_package*, const DLTensor*, const DLTensor*,
-                           const DLTensor*, const DLTensor*, int, DLTensor*);
+                           const DLTensor*, const DLTensor*, int, DLTensor*,
+                           const bce_grad_executor*);
 using LastErrorFn = const char* (*)();
 //! Fills the package and the runtime's entry points; returns 0, or non-zero with a message.
 using ResolverFn = int (*)(void** package, void** backward, void** last_error, char* message,

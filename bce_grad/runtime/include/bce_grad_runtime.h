@@ -24,6 +24,13 @@
  * (bce_grad_package_add_kernel) go in under a lock, so any number of threads may call
  * bce_grad_backward on one package at the same time. Closing a package while another thread
  * still uses it is the caller's error.
+ *
+ * Parallel work: a kernel's parallel loop runs on the executor the call names
+ * (bce_grad_backward_on: a framework's own pool, such as torch's intra-op pool or TF's device
+ * thread pool), else on one process-wide pool of TVM_NUM_THREADS threads (default: the CPUs this
+ * process may run on), the calling thread among them. The pool's workers start on the first
+ * parallel call, sleep when idle, and are never created per calling thread: a call that finds the
+ * pool busy runs on its own thread. After fork() the child starts a fresh pool on its first call.
  */
 #ifndef BCE_GRAD_RUNTIME_H_
 #define BCE_GRAD_RUNTIME_H_
@@ -43,7 +50,7 @@ extern "C" {
 #endif
 
 /*! Bumped whenever a signature or a struct of this header changes. */
-#define BCE_GRAD_RUNTIME_ABI_VERSION 1
+#define BCE_GRAD_RUNTIME_ABI_VERSION 2
 
 /*! An opened kernel package (opaque). */
 typedef struct bce_grad_package bce_grad_package;
@@ -130,6 +137,38 @@ BCE_GRAD_API int bce_grad_backward(const bce_grad_package* package, const DLTens
 BCE_GRAD_API int bce_grad_tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes,
                                  int reduction, int32_t* out_rank, int64_t* out_pattern,
                                  double* out_cof, int32_t* out_has_cof);
+
+/*! Run task(task_ctx, begin, end) over the task ids [begin, end); it does not fail. */
+typedef void (*bce_grad_task_fn)(void* task_ctx, int64_t begin, int64_t end);
+
+/*!
+ * A host's thread pool. parallel_for(host, num_tasks, task, task_ctx) runs task over every id of
+ * [0, num_tasks), split among the host's threads in any way (ids run at most once each; tasks never
+ * wait for one another), and returns when all are done: 0, or non-zero if it could not run them.
+ * max_tasks: how many tasks to split a launch into (the pool's thread count); 1 runs serially.
+ */
+typedef struct bce_grad_executor {
+  int (*parallel_for)(void* host, int64_t num_tasks, bce_grad_task_fn task, void* task_ctx);
+  void* host;
+  int32_t max_tasks;
+} bce_grad_executor;
+
+/*! bce_grad_backward whose parallel work runs on `executor` (NULL: the process-wide pool). */
+BCE_GRAD_API int bce_grad_backward_on(const bce_grad_package* package, const DLTensor* grad_output,
+                                      const DLTensor* x, const DLTensor* y,
+                                      const DLTensor* weight_or_null, int reduction, DLTensor* out,
+                                      const bce_grad_executor* executor);
+
+/*!
+ * Make the kernel library at `so_path`, already loaded in this process (by TVM's loader, with the
+ * file still at that path), run its parallel loops on the runtime's pools (the executor of the
+ * call in progress, else the process-wide pool) instead of TVM's per-thread pools. 0 on success;
+ * a library without parallel loops is left as it is.
+ */
+BCE_GRAD_API int bce_grad_adopt_kernel(const char* so_path);
+
+/*! Threads of the process-wide pool, the calling thread included (TVM_NUM_THREADS, else CPUs). */
+BCE_GRAD_API int bce_grad_pool_size(void);
 
 /*! The calling thread's message for its last failed call ("" if none); valid until its next call. */
 BCE_GRAD_API const char* bce_grad_last_error(void);

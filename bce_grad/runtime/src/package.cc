@@ -1,5 +1,6 @@
 // Copyright 2026 The bce-grad authors. Licensed under the Apache License, Version 2.0.
 #include "package.h"
+#include "parallel.h"
 
 #include <tvm/ffi/extra/json.h>
 #include <sys/stat.h>
@@ -94,6 +95,15 @@ int64_t SerialBelowFromEnv() {
 
 std::atomic<uint64_t> alias_counter{0};
 
+//! Load the kernel library at `path` and point its parallel loops at the runtime's pools.
+tvm::ffi::Module LoadAdopted(const std::string& path) {
+  tvm::ffi::Module module = tvm::ffi::Module::LoadFromFile(String(path));
+  if (!AdoptKernel(path)) {
+    Broken(path, "it was loaded but the dynamic linker does not find it by its path");
+  }
+  return module;
+}
+
 //! Open `so_path` through a private hard link when the directory allows one: the file checked is
 //! then the very file loaded (a later replacement cannot slip in), and dlopen never hands back a
 //! library it mapped earlier for the same path.
@@ -117,7 +127,7 @@ tvm::ffi::Module LoadVerified(const std::string& so_path, const std::string& sha
     Broken(so_path, "its SHA-256 " + actual + " does not match " + sha256 + " recorded in the "
            "package; the file is damaged or was replaced: rebuild the package with `bce-grad aot`");
   }
-  return tvm::ffi::Module::LoadFromFile(String(path));
+  return LoadAdopted(path);
 }
 
 //! Open a private copy of `so_path`'s bytes, checked against `sha256` in memory: the process
@@ -150,7 +160,7 @@ tvm::ffi::Module LoadPrivateCopy(const std::string& so_path, const std::string& 
     }
     ::close(fd);
     if (done != bytes.size()) continue;
-    return tvm::ffi::Module::LoadFromFile(String(path));
+    return LoadAdopted(path);
   }
   Broken(so_path, "no directory accepts a private copy of it");
 }

@@ -15,6 +15,7 @@
 #include "bce_grad_runtime.h"
 #include "common.h"
 #include "package.h"
+#include "parallel.h"
 #include "tiling.h"
 
 struct bce_grad_package {
@@ -31,31 +32,6 @@ const char* const kReductions[3] = {"none", "mean", "sum"};
 constexpr int64_t kTouchNs = 10 * 1000 * 1000;
 //! Pattern key prefix of a generic strided kernel (kernel_set.STRIDED).
 const std::string kStrided = "strided";
-
-//! TVM's thread pool reads a per-thread maximum concurrency (libtvm_runtime, thread_local); at 1
-//! a kernel's parallel loop runs inline on the calling thread, without waking pool workers.
-using SetMaxConcurrencyFn = void (*)(int);
-SetMaxConcurrencyFn SetMaxConcurrency() {
-  static SetMaxConcurrencyFn fn = reinterpret_cast<SetMaxConcurrencyFn>(
-      dlsym(RTLD_DEFAULT, "_ZN3tvm7runtime9threading17SetMaxConcurrencyEi"));
-  return fn;
-}
-
-//! Run on this thread alone while in scope; back to TVM's default (TVM_NUM_THREADS) after.
-class SerialScope {
- public:
-  explicit SerialScope(bool serial) : fn_(serial ? SetMaxConcurrency() : nullptr) {
-    if (fn_) fn_(1);
-  }
-  ~SerialScope() {
-    if (fn_) fn_(0);
-  }
-  SerialScope(const SerialScope&) = delete;
-  SerialScope& operator=(const SerialScope&) = delete;
-
- private:
-  SetMaxConcurrencyFn fn_;
-};
 
 struct Arg {
   const char* name;
@@ -460,7 +436,7 @@ void Run(const Package& package, const KernelEntry& entry, const KernelCase& kc,
   for (int i = 0; i < num_scalars; ++i) launch.args[launch.n++] = scalars[i];
   tvm::ffi::Any rv;
   try {
-    SerialScope serial(count < package.serial_below);
+    LaunchScope scope(CurrentExecutor(), count < package.serial_below);
     kc.func.CallPacked(launch.args, launch.n, &rv);
   } catch (const tvm::ffi::Error& err) {
     Fail(BCE_GRAD_ERR_LAUNCH, "E61001", "kernel [" + entry.name + "] failed: " + err.kind() +
@@ -728,10 +704,30 @@ int bce_grad_package_kernel_count(const bce_grad_package* package) {
 int bce_grad_backward(const bce_grad_package* package, const DLTensor* grad_output,
                       const DLTensor* x, const DLTensor* y, const DLTensor* weight_or_null,
                       int reduction, DLTensor* out) {
+  return bce_grad_backward_on(package, grad_output, x, y, weight_or_null, reduction, out, nullptr);
+}
+
+int bce_grad_backward_on(const bce_grad_package* package, const DLTensor* grad_output,
+                         const DLTensor* x, const DLTensor* y, const DLTensor* weight_or_null,
+                         int reduction, DLTensor* out, const bce_grad_executor* executor) {
   return bce_grad::Guard([&] {
+    bce_grad::LaunchScope scope(executor, false);
     return bce_grad::Backward(package, grad_output, x, y, weight_or_null, reduction, out);
   });
 }
+
+int bce_grad_adopt_kernel(const char* so_path) {
+  return bce_grad::Guard([&] {
+    if (so_path == nullptr || !bce_grad::AdoptKernel(so_path)) {
+      bce_grad::Bad("E80000", std::string("the parameter[so_path] should name a kernel library "
+                    "loaded in this process, but actually is [") + (so_path ? so_path : "NULL") +
+                    "]");
+    }
+    return static_cast<int>(BCE_GRAD_OK);
+  });
+}
+
+int bce_grad_pool_size(void) { return bce_grad::PoolSize(); }
 
 int bce_grad_tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes,
                     int reduction, int32_t* out_rank, int64_t* out_pattern, double* out_cof,

@@ -4,7 +4,7 @@
 //
 //   tf op BinaryCrossEntropyGrad(x, y, grad_output, weight: T) -> output: T
 //        -> tensorflow::Tensor buffers viewed as DLTensor (no copy: TF tensors are compact)
-//        -> bce_grad_backward(package, ...)   (the runtime's C ABI: check, tile, launch)
+//        -> bce_grad_backward_on(package, ..., TF's intra-op pool)   (the runtime's C ABI: check, tile, launch)
 //
 // The op definition is the one tools/deploy/frameworks.py generates for the Ascend TF plugin
 // (inputs x, y, grad_output, weight: T; T in {half, float, bfloat16}; reduction in
@@ -22,6 +22,8 @@
 // ("[E80029] In op[binary_cross_entropy_grad], ..."): a call that breaks a rule of the op is
 // INVALID_ARGUMENT, a dtype/pattern the package lacks UNIMPLEMENTED, an unusable package
 // FAILED_PRECONDITION, anything else INTERNAL. Nothing throws across TF or aborts.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -30,10 +32,12 @@
 
 #include "absl/status/status.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
+#include "tensorflow/core/framework/device_base.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/types.h"
+#include "tensorflow/core/platform/threadpool.h"
 
 #include "bce_grad_runtime.h"
 #include "bce_grad_adapter.h"
@@ -52,6 +56,20 @@ bce_grad_adapter::RuntimeBinding runtime_binding(
 
 //! The runtime's binding (bce_grad_adapter.h); nullptr with *message set when there is none.
 const Binding* Bound(std::string* message) { return runtime_binding.Get(message); }
+
+//! The process that loaded this library. In a fork()ed child TF's pools have no threads left, so
+//! the kernel there runs on the runtime's own pool, which the child re-creates.
+const pid_t loaded_pid = getpid();
+
+//! The kernel's parallel loops on the op's intra-op pool (the device's CPU worker threads), so
+//! that tf.config.threading's settings apply and no thread is added beside TF's.
+int IntraOpParallelFor(void* host, int64_t num_tasks, bce_grad_task_fn task, void* task_ctx) {
+  auto* pool = static_cast<tensorflow::thread::ThreadPool*>(host);
+  constexpr int64_t kCostPerTask = int64_t{1} << 30;  // a task is a large share: one shard each
+  pool->ParallelFor(num_tasks, kCostPerTask,
+                    [&](int64_t begin, int64_t end) { task(task_ctx, begin, end); });
+  return 0;
+}
 
 DLDataType DlType(tensorflow::DataType t) {
   switch (t) {
@@ -138,7 +156,14 @@ class BinaryCrossEntropyGradOp : public tensorflow::OpKernel {
     DLTensor vx = View(x, &dx), vy = View(y, &dy), vg = View(grad, &dg), vw = View(weight, &dw);
     DLTensor vout = View(*out, &dout);
     const DLTensor* w = IsUnitScalar(weight) ? nullptr : &vw;
-    int status = bound->backward(bound->package, &vg, &vx, &vy, w, reduction_, &vout);
+    const auto* threads = context->device()->tensorflow_cpu_worker_threads();
+    bce_grad_executor intra_op{IntraOpParallelFor, nullptr, 1};
+    if (threads != nullptr && threads->workers != nullptr && getpid() == loaded_pid) {
+      intra_op.host = threads->workers;
+      intra_op.max_tasks = std::max(1, threads->workers->NumThreads());
+    }
+    int status = bound->backward(bound->package, &vg, &vx, &vy, w, reduction_, &vout,
+                                 intra_op.host != nullptr ? &intra_op : nullptr);
     if (status != BCE_GRAD_OK) context->SetStatus(StatusOf(status, bound->last_error()));
   }
 

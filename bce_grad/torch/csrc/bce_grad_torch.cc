@@ -4,7 +4,7 @@
 //
 //   torch.ops.bce_grad.binary_cross_entropy_backward   (TORCH_LIBRARY: aten's schema, CPU kernel)
 //        -> at::Tensor viewed as DLTensor (no copy; strides passed, the runtime copies strided inputs)
-//        -> bce_grad_backward(package, ...)            (the runtime's C ABI: check, tile, launch)
+//        -> bce_grad_backward_on(package, ..., at::parallel_for) (the runtime's C ABI: check, tile, launch)
 //
 // Its Autograd kernel (Derivative) records the operator's own derivative (double backward) only
 // when a gradient can flow; otherwise a call goes straight to the CPU kernel.
@@ -22,6 +22,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/binary_cross_entropy_backward_native.h>
 #include <ATen/ops/empty.h>
+#include <ATen/Parallel.h>
 #include <ATen/TensorOperators.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/where.h>
@@ -101,6 +102,13 @@ DLTensor View(const at::Tensor& t) {
   TORCH_CHECK(false, message);
 }
 
+//! The kernel's parallel loops on torch's intra-op pool (at::parallel_for), so that
+//! torch.set_num_threads applies and no thread is added beside torch's.
+int IntraOpParallelFor(void*, int64_t num_tasks, bce_grad_task_fn task, void* task_ctx) {
+  at::parallel_for(0, num_tasks, 1, [&](int64_t begin, int64_t end) { task(task_ctx, begin, end); });
+  return 0;
+}
+
 //! Run the runtime on tensors whose dtypes it may take; returns its status (message in *message).
 int Launch(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& target,
            const std::optional<at::Tensor>& weight, int64_t reduction, at::Tensor& out,
@@ -110,7 +118,10 @@ int Launch(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& tar
   DLTensor g = View(grad), x = View(self), y = View(target), result = View(out);
   DLTensor w = has_weight ? View(*weight) : DLTensor{};
   const int red = reduction < 0 || reduction > 2 ? 3 : static_cast<int>(reduction);  // 3: refused
-  int status = bound.backward(bound.package, &g, &x, &y, has_weight ? &w : nullptr, red, &result);
+  const bce_grad_executor intra_op{IntraOpParallelFor, nullptr,
+                                   static_cast<int32_t>(at::get_num_threads())};
+  int status = bound.backward(bound.package, &g, &x, &y, has_weight ? &w : nullptr, red, &result,
+                              &intra_op);
   if (status != BCE_GRAD_OK) {
     *message = bound.last_error();
     if (red == 3) {  // the runtime printed 3; name the value the caller gave
