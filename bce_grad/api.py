@@ -42,8 +42,8 @@ from bce_grad.runtime import cache_package, native
 from bce_grad.tools import kernel_cache
 from bce_grad.op_support import (DTYPES, REDUCTION_ENUM, SOC_DIRS, numpy_dtype,
                                  soc_dir_for_short_soc, supported_dtypes)
-from impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
-from impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # registers the host tiling
+from bce_grad._impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
+from bce_grad._impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # the host tiling
 
 OP_TYPE = "BinaryCrossEntropyGrad"
 OP_NAME = "binary_cross_entropy_grad"

@@ -1,7 +1,7 @@
 """Where the shipped sources and data are, found through the import system.
 
 The repository keeps CANN's layout (``impl/``, ``op_info_cfg/``, ``op_proto/``); an
-install maps them to import names (``impl``, ``bce_grad.op_info_cfg``,
+install maps them to import names (``bce_grad._impl``, ``bce_grad.op_info_cfg``,
 ``bce_grad.op_proto``, see ``setup.cfg``). Nothing here assumes a repository checkout,
 so an editable install, ``pip install .`` and a wheel behave the same.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 @functools.lru_cache(maxsize=None)
 def package_dir(package: str) -> Path:
-    """The directory of the installed package ``package`` (for example ``"impl"``).
+    """The directory of the installed package ``package`` (for example ``"bce_grad._impl"``).
 
     Raises
     ------
@@ -29,8 +29,8 @@ def package_dir(package: str) -> Path:
 
 
 def impl_dir() -> Path:
-    """The operator's sources, CANN's ``impl/`` (import name ``impl``)."""
-    return package_dir("impl")
+    """The operator's sources, CANN's ``impl/`` (import name ``bce_grad._impl``, never ``impl``)."""
+    return package_dir("bce_grad._impl")
 
 
 def op_info_dir() -> Path:

@@ -24,7 +24,9 @@ to 0 (as CANN's own operator does).
 import math
 import struct
 
-from impl.util.platform_adapter import (
+# Relative, as the dynamic entry's imports: the package's own API switch, whatever its name
+# (impl on CANN's UT tools, <vendor>_impl in an OPP, bce_grad._impl on the host).
+from .util.platform_adapter import (
     error_manager_vector, para_check, register_operator_compute, shape_util, tbe, tbe_context,
     tbe_platform, tvm,
 )

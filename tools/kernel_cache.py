@@ -396,7 +396,7 @@ def _compile(entry: Entry, arrays: Mapping[str, np.ndarray], pattern: list[tuple
              out_dtype: str, reduction: str, info: SocInfo) -> None:
     from bce_grad.host_backend.build import kernel_meta_at
     from bce_grad.host_backend.op_context import OpContext
-    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+    from bce_grad._impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
     dtypes = {name: str(a.dtype) for name, a in arrays.items()}
     # a canonical pattern's dims other than 1 are > 1: range (2, None) makes classify compile

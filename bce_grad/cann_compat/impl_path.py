@@ -4,7 +4,9 @@ canndev's ``impl/__init__.py`` imports about 400 operators (TIK, cube, fusion: m
 run on the host). :func:`use_impl_dir` makes ``impl`` and every ``impl.<sub>`` package an
 empty package over the directory (its ``__init__.py`` is not executed), while modules
 (``impl.dynamic.binary_cross_entropy_grad``, ``impl.util.util_common``) load as usual.
-Any ``impl`` already imported (the project's own) is removed from ``sys.modules`` first.
+Any ``impl`` already imported is removed from ``sys.modules`` first. The project's operator is
+``bce_grad._impl`` on the host (never ``impl``); ``op_ut_run`` serves it as ``impl`` through
+this finder when no ``--impl-path`` is given.
 """
 from __future__ import annotations
 

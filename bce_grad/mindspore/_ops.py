@@ -75,7 +75,7 @@ def _promoted(soc: str, names: tuple[str, ...]) -> str:
     12 us); a refusal raises on every call, as ``lru_cache`` keeps no exceptions.
     """
     from bce_grad.api import check_dtypes
-    from impl.binary_cross_entropy_grad import promote_dtypes
+    from bce_grad._impl.binary_cross_entropy_grad import promote_dtypes
 
     try:
         check_dtypes(soc, dict(zip(_INPUTS, names)))

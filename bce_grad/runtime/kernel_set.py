@@ -12,7 +12,8 @@ they also serve none and sum exactly with cof = 1 (x * 1 == x in IEEE arithmetic
 needs ``plain`` kernels (no scalar) only when asked for.
 
 Kernels are compiled through the project's own path: the operator's dynamic entry
-(``impl.dynamic``) under ``platform.use_soc`` and ``kernel_meta_at``, as the kernel cache does.
+(``impl/dynamic``, imported as ``bce_grad._impl.dynamic``) under ``platform.use_soc`` and
+``kernel_meta_at``, as the kernel cache does.
 
 ``manifest.json`` (format ``bce-grad-kernel-package``, version 1)::
 
@@ -225,7 +226,7 @@ def compile_kernel(spec: KernelSpec, kernel_dir: str, soc_version: str) -> tuple
     from bce_grad.host_backend import platform
     from bce_grad.host_backend.build import kernel_meta_at, strided_inputs
     from bce_grad.host_backend.op_context import OpContext
-    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+    from bce_grad._impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
     start = time.perf_counter()
     descs, output = spec.descriptions()

@@ -79,7 +79,7 @@ def _convert(values: dict[str, Any]) -> dict[str, tf.Tensor | None]:
     if len(dtypes) == 1:
         dtype = dtypes.pop()
     else:
-        from impl.binary_cross_entropy_grad import promote_dtypes  # aclnn's rule, written once
+        from bce_grad._impl.binary_cross_entropy_grad import promote_dtypes  # aclnn's rule, once
 
         dtype = _BY_NAME[promote_dtypes([SUPPORTED[d] for d in dtypes])]
     for name, t in tensors.items():

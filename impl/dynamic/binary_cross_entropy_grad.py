@@ -8,20 +8,21 @@ does); one kernel holds them all and picks the case at launch. The mean coeffici
 op tiling computes it (``1.0f / d0 / d1 / ...`` in float32; see the tiling function).
 The compute is shared with the static entry in ``impl/binary_cross_entropy_grad.py``.
 """
-from impl.util.platform_adapter import (
+from ..util.platform_adapter import (
     OpPatternMode, classify, para_check, register_operator, register_operator_compute, shape_util,
     tbe, tvm,
 )
 
 # Relative, so that a custom OPP package (``<vendor>_impl/dynamic/``) imports its own static
-# module rather than CANN's built-in ``impl.binary_cross_entropy_grad``.
+# module and API switch rather than CANN's built-in ``impl.*``, and the host's private
+# ``bce_grad._impl`` never reaches for a top-level ``impl``.
 from ..binary_cross_entropy_grad import (
     INPUT_NAMES, OP_TYPE, binary_cross_entropy_grad_compute, check_binary_cross_entropy_grad,
     normalize_dtype,
 )
 
 try:
-    from impl.util.platform_adapter import register_host_tiling
+    from ..util.platform_adapter import register_host_tiling
 except ImportError:  # CANN's own platform_adapter: tiling runs in the C++ op_tiling library
     def register_host_tiling(op_type):
         """Keep the Python tiling as plain documentation of the C++ one."""

@@ -8,12 +8,16 @@ which one it runs on.
 When the host backend's CANN compat layer (``bce_grad.cann_compat``) is installed, a
 ``tbe`` module is importable but is the host backend: its modules carry the marker
 ``__bce_grad_host_backend__``, checked first, so the host branch (and its host tiling) is
-taken.
+taken. Loaded as ``bce_grad._impl`` (the host's private name for this package, never
+``impl``), the host branch is taken without looking for ``tbe``: a CANN environment on the
+Python path changes nothing on the host.
 """
 # pylint: disable=unused-import
 import sys
 
 try:
+    if __name__.startswith("bce_grad."):
+        raise ImportError("loaded by the host backend under its private name")
     if getattr(sys.modules.get("tbe"), "__bce_grad_host_backend__", False):
         raise ImportError("tbe is the host backend's CANN compat layer")
     from tbe import dsl as tbe  # noqa: F401

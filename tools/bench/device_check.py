@@ -42,7 +42,7 @@ def build_cuda(directory: Path, dtype: str, weight: bool, reduction: str) -> Pat
     from bce_grad.host_backend import platform
     from bce_grad.host_backend.build import kernel_meta_at
     from bce_grad.host_backend.op_context import OpContext
-    from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+    from bce_grad._impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 
     name = f"bce_cuda_{dtype}_{'w' if weight else 'nw'}_{reduction}"
     desc = {"shape": [-1, -1], "dtype": dtype, "format": "ND"}

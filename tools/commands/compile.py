@@ -53,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from bce_grad.host_backend.build import kernel_meta_at
 
     if args.dynamic:
-        from impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
+        from bce_grad._impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
     else:
         if -1 in args.shape or -2 in args.shape:
             raise OpError("E80000", f"the parameter[--shape] {args.shape} has -1/-2 dims; add "
                           f"--dynamic to compile a shape-generic kernel", param_name="--shape")
-        from impl.binary_cross_entropy_grad import binary_cross_entropy_grad
+        from bce_grad._impl.binary_cross_entropy_grad import binary_cross_entropy_grad
     with platform.use_soc(resolve_soc(args.soc)) as info:
         check_dtypes(info.soc_version, {"x": args.dtype})
         desc = {"shape": args.shape, "dtype": args.dtype, "format": "ND",

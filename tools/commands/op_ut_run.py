@@ -71,13 +71,16 @@ def run(args: argparse.Namespace) -> int:
     """Set up the host, call the frame's ``op_ut_runner.run_ut`` as op_ut_run does, report."""
     from bce_grad.cann_compat import CannCompatError
     from bce_grad.cann_compat.workers import bootstrap, export, unexport
+    from bce_grad.resources import impl_dir
 
     if not args.soc_version:
         sys.stderr.write('[ERROR] Please set soc_version, see "bce-grad op-ut-run --help"\n')
         return EXIT_USAGE
     try:
         frame_dir = _frame_dir(args.op_test_frame)
-        impl_path = str(Path(args.impl_path).resolve()) if args.impl_path else None
+        # the frame imports impl.<op>: served from --impl-path, else from the project's impl/
+        # (installed as bce_grad._impl, so no top-level impl exists to find on the path)
+        impl_path = str(Path(args.impl_path).resolve() if args.impl_path else impl_dir())
         if frame_dir and frame_dir not in sys.path:
             sys.path.insert(0, frame_dir)
         config = {"layer": True, "impl_path": impl_path, "frame": True}

@@ -8,6 +8,7 @@ tiling's runtime scalars.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,11 +26,35 @@ from bce_grad.tools.ut_frame.common.data_generator import np_dtype
 DTYPE_NAMES = {"float": "float32", "half": "float16", "bf16": "bfloat16"}
 
 
-def import_op_func(module_name: str, func_name: str) -> Callable:
-    """Import the operator function, with op_test_frame's fallback to ``<sys.path>/impl``."""
+#: CANN's package name for operator modules, and the host's private name for the project's.
+IMPL, PRIVATE_IMPL = "impl", "bce_grad._impl"
+
+
+def _project_module(module_name: str) -> str | None:
+    """``bce_grad._impl.<rest>`` for ``impl.<rest>`` when the project's operator has it."""
+    if not module_name.startswith(IMPL + "."):
+        return None
+    private = PRIVATE_IMPL + module_name[len(IMPL):]
     try:
-        module = importlib.import_module(module_name)
+        return private if importlib.util.find_spec(private) is not None else None
     except ImportError:
+        return None
+
+
+def import_op_func(module_name: str, func_name: str) -> Callable:
+    """Import the operator function.
+
+    ``impl.<op>`` (CANN's name) is the project's operator under its private name
+    (``bce_grad._impl.<op>``) where the project has that module, so a CANN ``impl`` on the
+    path never replaces it; other names import as given, with op_test_frame's fallback to
+    ``<sys.path>/impl``.
+    """
+    private = _project_module(module_name)
+    try:
+        module = importlib.import_module(private or module_name)
+    except ImportError:
+        if private:
+            raise
         module = importlib.import_module(module_name.split(".", 1)[-1])
     func = getattr(module, func_name, None)
     if not callable(func):
