@@ -65,12 +65,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose value may start with a minus sign (a dynamic dim: ``--shape -1,1024``).
+NEGATIVE_VALUE_OPTIONS = ("--shape",)
+
+
+def join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--shape -1,1024`` as ``--shape=-1,1024``: argparse takes ``-1,1024`` for an option.
+
+    argparse reads a token that starts with ``-`` as a value only when it is a plain negative
+    number (``-1``), so a dynamic shape such as ``-1,1024`` would fail with "expected one
+    argument".
+    """
+    out: list[str] = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--":
+            out.extend(tokens[i:])
+            break
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token in NEGATIVE_VALUE_OPTIONS and following[:1] == "-" and following[1:2].isdigit():
+            out.append(f"{token}={following}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bce-grad`` and return its exit code."""
     from bce_grad.host_backend.errors import OpError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or EXIT_OK)
     except OpError as err:

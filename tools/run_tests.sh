@@ -26,7 +26,7 @@ if [ "$workers" = "0" ]; then
 fi
 run python -m pytest "${spread[@]}" "$@"
 for mcpu in x86-64-v3 x86-64; do
-    run env BCE_GRAD_MCPU="$mcpu" python -m pytest "${spread[@]}" -q -p no:cacheprovider \
+    run env BCE_GRAD_MCPU="$mcpu" python -m pytest "${spread[@]}" -p no:cacheprovider \
         testcases/operator
 done
 exit "$status"

@@ -334,7 +334,7 @@ def _promote(arrays: list) -> str:
         return names.pop()
     if not typed:
         return "float32"
-    from impl.binary_cross_entropy_grad import promote_dtypes
+    from bce_grad._impl.binary_cross_entropy_grad import promote_dtypes
 
     return promote_dtypes(str(a.dtype) for a in typed)
 

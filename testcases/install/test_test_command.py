@@ -57,3 +57,11 @@ def test_a_failed_or_empty_run_fails_the_command(tmp_path, rc, message):
     assert len(calls) == 3  # every run still runs
     if message:
         assert message in stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_portable_reruns_keep_pytests_summary_line(tmp_path):
+    # setup.cfg's addopts already holds -q; a second -q (-qq) drops the "N passed" summary
+    _, _, calls = _run(tmp_path)
+    for call in calls[1:]:
+        assert " -q " not in f" {call} ", call

@@ -278,6 +278,26 @@ BCE_GRAD_TORCH_API void bce_grad_torch_set_resolver(void* resolve) {
       reinterpret_cast<bce_grad_adapter::ResolverFn>(resolve));  // an old binding is leaked
 }
 
+namespace bce_grad_torch {
+namespace {
+
+//! Drops torch's "Overriding a previously registered kernel" warning, which routing aten's kernel
+//! here always triggers (the override is the point of enable()); passes every other warning on.
+class QuietOverride : public c10::WarningHandler {
+ public:
+  explicit QuietOverride(c10::WarningHandler* next) : next_(next) {}
+  void process(const c10::Warning& warning) override {
+    if (warning.msg().find("Overriding a previously registered kernel") != std::string::npos) return;
+    next_->process(warning);
+  }
+
+ private:
+  c10::WarningHandler* next_;
+};
+
+}  // namespace
+}  // namespace bce_grad_torch
+
 //! 1: route aten's CPU binary_cross_entropy_backward to this kernel; 0: give it back to aten.
 //! Returns 0, or -1 with a message in `message`.
 BCE_GRAD_TORCH_API int bce_grad_torch_route_aten(int on, char* message, size_t size) {
@@ -286,6 +306,8 @@ BCE_GRAD_TORCH_API int bce_grad_torch_route_aten(int on, char* message, size_t s
     if (!on) {
       bce_grad_torch::aten_route.reset();  // deregisters: aten's own CPU kernel is back
     } else if (!bce_grad_torch::aten_route) {
+      bce_grad_torch::QuietOverride quiet(c10::WarningUtils::get_warning_handler());
+      c10::WarningUtils::WarningHandlerGuard guard(&quiet);
       auto lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten",
                                                   c10::DispatchKey::CPU, __FILE__, __LINE__);
       lib->impl("binary_cross_entropy_backward", TORCH_FN(bce_grad_torch::AtenBackward));

@@ -33,14 +33,33 @@ def _module_name(path: Path) -> str:
     return "ut_case_file_" + re.sub(r"\W", "_", str(path.resolve()))
 
 
+def package_root(path: Path) -> Path:
+    """The folder above the outermost package that holds ``path`` (its own folder if none).
+
+    A case file inside packages (``testcases/ut/__init__.py``...) imports its helpers by their
+    full name (``testcases.ut.helpers``), as pytest's ``prepend`` import mode makes possible by
+    putting this folder on ``sys.path``.
+    """
+    folder = path.resolve().parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
 def load_case_module(path: Path) -> ModuleType:
-    """Import a case file by path (once per process)."""
+    """Import a case file by path (once per process), its :func:`package_root` on ``sys.path``.
+
+    The root stays on ``sys.path`` for the run: case functions may import helpers when called.
+    """
     from bce_grad.tools.ut_frame import ensure_op_test_frame
 
     ensure_op_test_frame()
     name = _module_name(path)
     if name in sys.modules:
         return sys.modules[name]
+    root = str(package_root(path))
+    if root not in sys.path:
+        sys.path.insert(0, root)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"case file [{path}] cannot be imported")
