@@ -89,6 +89,37 @@ def _convert(values: dict[str, Any]) -> dict[str, tf.Tensor | None]:
     return tensors
 
 
+def _check_static_shapes(tensors: dict[str, tf.Tensor | None], reduction: str) -> None:
+    """At graph construction, the runtime's shape rules on what is known of the shapes.
+
+    The op's C++ shape function keeps x's shape; the operator's own check
+    (``impl``'s ``check_binary_cross_entropy_grad``: ranks, the broadcast of y, grad_output and
+    weight to x's shape) refuses here, with the code and words the runtime uses at run time,
+    what would fail at every run. Unknown dims (-1) and ranks ([-2]) pass.
+
+    Raises
+    ------
+    tf.errors.InvalidArgumentError
+        E80029 naming the input that does not broadcast to x; E80012 for a rank over 8.
+    """
+    from bce_grad._impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad
+    from bce_grad.host_backend.errors import OpError
+
+    def desc(t: tf.Tensor | None) -> dict | None:
+        if not isinstance(t, tf.Tensor):
+            return None if t is None else {"shape": [], "dtype": "float32", "format": "ND"}
+        dims = t.shape.as_list() if t.shape.rank is not None else [-2]
+        return {"shape": [-1 if d is None else d for d in dims], "dtype": SUPPORTED[t.dtype],
+                "format": "ND"}
+
+    x = desc(tensors["x"])
+    try:
+        check_binary_cross_entropy_grad(x, desc(tensors["y"]), desc(tensors["grad_output"]),
+                                        desc(tensors["weight"]), x, reduction, OP_NAME)
+    except OpError as err:
+        raise _invalid(str(err)) from None
+
+
 def _ones(dtype: tf.DType) -> tf.Tensor:
     """The 0-d one the unweighted call passes as weight (the kernel then runs without weight)."""
     if not tf.executing_eagerly():
@@ -138,8 +169,9 @@ def binary_cross_entropy_grad(x, y, grad_output, weight=None, reduction: str = "
     Raises
     ------
     tf.errors.InvalidArgumentError
-        A dtype outside the op's T (E80008), a bad reduction (E80009); at run time, shapes that
-        do not broadcast to ``x`` (E80029) and every other rule the runtime checks.
+        A dtype outside the op's T (E80008), a bad reduction (E80009); shapes that do not
+        broadcast to ``x`` (E80029): in a graph (``tf.function``) when built, as far as the
+        static shapes tell, else at run time, with every other rule the runtime checks.
     tf.errors.FailedPreconditionError
         E61001 when the kernel package cannot be opened.
     """
@@ -149,6 +181,7 @@ def binary_cross_entropy_grad(x, y, grad_output, weight=None, reduction: str = "
     _bound()
     build = _native.load().binary_cross_entropy_grad
     if not tf.executing_eagerly():
+        _check_static_shapes(t, reduction)
         return build(x=t["x"], y=t["y"], grad_output=t["grad_output"], weight=w,
                      reduction=reduction, name=name)
     try:

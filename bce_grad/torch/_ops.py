@@ -3,7 +3,8 @@
 The operator's own derivative (double backward) is its C++ Autograd kernel (``csrc``): a Python
 autograd kernel would run on every call.
 
-- ``register_fake``: the output is x's shape with the promoted dtype (what the C++ kernel returns).
+- ``register_fake``: the output is x's shape with the promoted dtype (what the C++ kernel returns),
+  after the kernel's refusals (reduction, dtypes, broadcast to x) with the same CANN codes.
 - :func:`binary_cross_entropy`: ``torch.nn.functional.binary_cross_entropy``'s forward (aten's
   kernel) whose backward with respect to ``input`` is this operator.
 """
@@ -26,13 +27,45 @@ def result_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
     return functools.reduce(torch.promote_types, [t.dtype for t in tensors if t is not None])
 
 
+#: How the C++ op raises a CANN code (``Raise`` in csrc/bce_grad_torch.cc): torch's exception
+#: type for the same mistake, RuntimeError for any other code.
+_EXCEPTIONS = {"E80008": NotImplementedError, "E80009": ValueError, "E80002": ValueError,
+               "E80001": TypeError}
+
+
+def _desc(t: torch.Tensor) -> dict:
+    """A tensor as the operator's check reads it; a symbolic dim is unknown (-1)."""
+    shape = [d if isinstance(d, int) else -1 for d in t.shape]
+    return {"shape": shape, "dtype": str(t.dtype).removeprefix("torch."), "format": "ND"}
+
+
+def check_call(grad_output, self, target, weight, reduction) -> None:
+    """The real kernel's refusals, from the operator's own rules, as the C++ op raises them.
+
+    The reduction by the API's rule (``bce_grad.api.normalize_reduction``); dtypes, ranks and
+    the broadcast of y, grad_output and weight to x's shape by the operator's check
+    (``impl``'s ``check_binary_cross_entropy_grad``). A symbolic dim passes, as a compile
+    description's -1 does.
+    """
+    from bce_grad._impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad
+    from bce_grad.api import normalize_reduction
+    from bce_grad.host_backend.errors import OpError
+
+    try:
+        name = normalize_reduction(reduction)
+        check_binary_cross_entropy_grad(
+            _desc(self), _desc(target), _desc(grad_output),
+            None if weight is None else _desc(weight),
+            {"shape": _desc(self)["shape"], "dtype": str(result_dtype(grad_output, self, target,
+                                                                       weight)).removeprefix("torch."),
+             "format": "ND"}, name, "binary_cross_entropy_grad")
+    except OpError as err:
+        raise _EXCEPTIONS.get(err.code, RuntimeError)(str(err)) from None
+
+
 @torch.library.register_fake(OP)
 def _fake(grad_output, self, target, weight=None, reduction=1):
-    dtypes = [t.dtype for t in (grad_output, self, target, weight) if t is not None]
-    if any(d not in SUPPORTED for d in dtypes):
-        raise NotImplementedError(
-            f"[E80008] In op[binary_cross_entropy_grad], the dtypes should be in "
-            f"{[str(d) for d in SUPPORTED]}, but actually are {[str(d) for d in dtypes]}")
+    check_call(grad_output, self, target, weight, reduction)
     return self.new_empty(self.shape, dtype=result_dtype(grad_output, self, target, weight))
 
 

@@ -9,8 +9,8 @@ op tiling computes it (``1.0f / d0 / d1 / ...`` in float32; see the tiling funct
 The compute is shared with the static entry in ``impl/binary_cross_entropy_grad.py``.
 """
 from ..util.platform_adapter import (
-    OpPatternMode, classify, para_check, register_operator, register_operator_compute, shape_util,
-    tbe, tvm,
+    OpPatternMode, classify, error_manager_vector, para_check, register_operator,
+    register_operator_compute, shape_util, tbe, tvm,
 )
 
 # Relative, so that a custom OPP package (``<vendor>_impl/dynamic/``) imports its own static
@@ -32,6 +32,29 @@ except ImportError:  # CANN's own platform_adapter: tiling runs in the C++ op_ti
 # Only (op_type, op_mode, support_fusion): the 2022 platform_adapter takes no other keyword.
 register_operator_compute(OP_TYPE, op_mode="dynamic", support_fusion=False)(
     binary_cross_entropy_grad_compute)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _check_element_count(name, shape):
+    """E80002 naming the input when its element count does not fit int64 (a kernel's index).
+
+    The native runtime's C++ tiling (``Numel`` in ``bce_grad/runtime/src/tiling.cc``) refuses
+    the same shapes with the same code and words.
+    """
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    if count > INT64_MAX:
+        # the host's raise_runtime_error fills E80002's range wording (template "E80001_range");
+        # on CANN this tiling does not run: the C++ op tiling does
+        error_manager_vector.raise_runtime_error(
+            {"errCode": "E80002", "op_name": "binary_cross_entropy_grad", "param_name": name,
+             "min_value": 0, "max_value": INT64_MAX,
+             "value": f"{count} elements (shape {[int(d) for d in shape]}); its element count "
+                      f"must fit int64"},
+            "E80001_range")
 
 
 @register_host_tiling(OP_TYPE)
@@ -61,6 +84,8 @@ def binary_cross_entropy_grad_tiling(inputs, outputs, attrs, compile_info):
         computes the same bits.
     """
     del outputs
+    for name, desc in zip(INPUT_NAMES, inputs):
+        _check_element_count(name, desc["shape"])
     if attrs.get("reduction", "mean") != "mean" or "reduce_mean_cof_dtype" not in compile_info:
         return {}
     from ..binary_cross_entropy_grad import mean_cof_tiling  # pylint: disable=import-outside-toplevel

@@ -49,6 +49,8 @@ def test_tiling_cof_bits_match_python_and_cann_on_random_wide_shapes(runtime_lib
     differs = 0
     for _ in range(CASES):
         x = tuple(int(d) for d in rng.integers(1, 4097, int(rng.integers(0, 9))))
+        while np.prod(x, dtype=object) > np.iinfo(np.int64).max:  # refused: test_tiling_overflow
+            x = x[1:]
         shapes = [x, x[1:], tuple(1 for _ in x)]
         got = tiling(shapes, "mean", lib)[1]
         want = _python_tiling(shapes, "mean")[1]

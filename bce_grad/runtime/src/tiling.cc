@@ -2,11 +2,14 @@
 #include "tiling.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace bce_grad {
 
 Pattern CanonicalPattern(const std::vector<Shape>& shapes) {
   const size_t n = shapes.size();
+  // merged axes multiply dims: refuse an input whose element count int64 cannot hold first
+  for (size_t i = 0; i < n; ++i) Numel(shapes[i], i < 4 ? kInputNames[i] : "input");
   size_t rank = 0;
   for (const Shape& s : shapes) rank = std::max(rank, s.size());
   // columns[a][i]: dim a of input i once ranks are aligned; keep axes where some input is not 1
@@ -73,8 +76,10 @@ int64_t Numel(const Shape& shape, const char* param) {
   }
   for (int64_t d : shape) {
     if (__builtin_mul_overflow(count, d, &count)) {
-      Fail(BCE_GRAD_ERR_ARGUMENT, "E80000", std::string("the parameter[") + param +
-           "] has more elements than int64 can count (shape " + PyList(shape) + ")");
+      Fail(BCE_GRAD_ERR_ARGUMENT, "E80002", std::string("the parameter[") + param +
+           "] should be in the range of [0, " + std::to_string(INT64_MAX) + "], but actually is "
+           "[more than " + std::to_string(INT64_MAX) + " elements (shape " + PyList(shape) +
+           "); its element count must fit int64].");
     }
   }
   return count;

@@ -19,7 +19,8 @@ using Pattern = std::vector<Shape>;
 /*!
  * Canonicalise broadcasting shapes: align ranks (leading 1s), drop axes where every input is 1,
  * merge adjacent axes where the same inputs are 1 (sizes multiply), and keep one axis of 1s
- * when nothing is left. Exactly what canonical_pattern does for known dims.
+ * when nothing is left. Exactly what canonical_pattern does for known dims. An input whose
+ * element count overflows int64 is refused first (Numel: E80002 naming it).
  */
 Pattern CanonicalPattern(const std::vector<Shape>& shapes);
 
@@ -39,7 +40,7 @@ float MeanCoefficient(const Shape& x_shape);
 //! Whether `shape` broadcasts to `target` (numpy's rule, trailing dims aligned).
 bool BroadcastsTo(const Shape& shape, const Shape& target);
 
-//! Product of dims (throws Failure E80000 naming `param` if it overflows int64).
+//! Product of dims (throws Failure E80002 naming `param` if it overflows int64).
 int64_t Numel(const Shape& shape, const char* param);
 
 }  // namespace bce_grad
