@@ -41,6 +41,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
+from bce_grad.cache_root import file_sha256
 from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError
 from bce_grad.host_backend.op_context import end_implicit_context, get_context
@@ -114,15 +115,6 @@ def strided_inputs(enabled: bool = True) -> Iterator[None]:
 def strided_inputs_enabled() -> bool:
     """Whether this context compiles generic strided kernels (:func:`strided_inputs`)."""
     return _strided.get()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _dim(value: tvm.ir.Expr) -> int | str:
@@ -208,11 +200,29 @@ def _write_object(objects: Sequence[str], out: str) -> None:
                       f"{done.stderr.strip()[-400:]}", param_name="target")
 
 
+def umask() -> int:
+    """This process's umask, read without changing it (``/proc/self/status``; elsewhere set and
+    restored at once)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write) -> None:
+    """Write ``path`` through ``write(tmp)`` and a rename; it gets ``0666 & ~umask`` as any file
+    a program creates (``mkstemp``'s temporary is ``0600``)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -5,8 +5,11 @@ backend target (its config and CPU features), the input and output dtypes, the
 broadcast pattern, the reduction, whether weight is present, the TVM version, and
 the text of every source file that shapes the compile: the operator (``impl/``),
 the host backend, this module (it writes the compile's descriptions) and the API.
-Kernels live under ``$BCE_GRAD_CACHE`` (default ``~/.cache/bce-grad/kernels``) as
-``kernel_meta`` files, so a new process reuses a kernel an earlier one built.
+Kernels live in ``<cache root>/kernels`` (``$BCE_GRAD_CACHE/kernels``, default
+``~/.cache/bce-grad/kernels``; :mod:`bce_grad.cache_root`) as ``kernel_meta`` files, so a new
+process reuses a kernel an earlier one built. The folder is created ``0700`` and refused when
+other users can write it. :func:`cache_info` and :func:`clear_all` cover every subfolder of the
+root (kernels, packages, the runtime library, the framework adapters).
 
 Nothing lost, nothing crashes:
 
@@ -49,14 +52,15 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from bce_grad import cache_root as bce_cache
 from bce_grad.host_backend import launch, platform, targets
 from bce_grad.host_backend.dsl.classify import UNKNOWN_DIM, canonical_pattern
 from bce_grad.host_backend.errors import OpError, OpValueError
 from bce_grad.host_backend.soc_table import SocInfo
 from bce_grad.resources import host_backend_dir, impl_dir
-from bce_grad.runtime.build_guard import acquire, pid_alive
+from bce_grad.runtime.build_guard import acquire, lock_holder, pid_alive, try_lock
 
-CACHE_ENV = "BCE_GRAD_CACHE"
+CACHE_ENV = bce_cache.CACHE_ENV
 MAX_MB_ENV = "BCE_GRAD_CACHE_MAX_MB"
 #: Size cap in MiB when ``$BCE_GRAD_CACHE_MAX_MB`` is not set.
 DEFAULT_MAX_MB = 512
@@ -77,39 +81,30 @@ class _Damaged(Exception):
 
 
 def cache_dir() -> Path:
-    """Where kernels are cached: ``$BCE_GRAD_CACHE`` or ``~/.cache/bce-grad/kernels``.
+    """Where kernels are cached: ``<cache root>/kernels`` (``$BCE_GRAD_CACHE/kernels``, else
+    ``~/.cache/bce-grad/kernels``).
 
     Raises
     ------
     OpValueError
         E80000 naming ``BCE_GRAD_CACHE`` when it is set but empty, or names a file.
     """
-    value = os.environ.get(CACHE_ENV)
-    if value is None:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "bce-grad" / "kernels"
-    if not value.strip():
-        raise OpValueError("E80000", f"the environment variable[{CACHE_ENV}] should name a "
-                           f"directory for compiled kernels, but actually is empty; unset it to "
-                           f"use ~/.cache/bce-grad/kernels", param_name=CACHE_ENV)
-    path = Path(value).expanduser()
-    if path.exists() and not path.is_dir():
-        raise OpValueError("E80000", f"the environment variable[{CACHE_ENV}] should name a "
-                           f"directory, but [{value}] is a file", param_name=CACHE_ENV)
-    return path
+    return bce_cache.folder("kernels")
 
 
 def writable_cache_dir() -> Path:
-    """:func:`cache_dir`, created if needed and checked to accept new files.
+    """:func:`cache_dir`, created ``0700`` if needed, checked to be private
+    (:func:`bce_grad.cache_root.check_private`) and to accept new files.
 
     Raises
     ------
     OpValueError
-        E80000 naming ``BCE_GRAD_CACHE`` when the directory cannot be created or written.
+        E80000 naming ``BCE_GRAD_CACHE`` when the directory cannot be created or written, or
+        naming the folder when other users can write it.
     """
     path = cache_dir()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        bce_cache.private_folder(path)
         fd, probe = tempfile.mkstemp(prefix=".probe.", dir=path)
         os.close(fd)
         os.unlink(probe)
@@ -180,7 +175,7 @@ def target_features(kind: str, directory: Path | None = None) -> tuple[str, ...]
             return tuple(known)
     features = tuple(targets.target_features(kind))
     with contextlib.suppress(OSError):
-        memo.parent.mkdir(parents=True, exist_ok=True)
+        bce_cache.private_folder(memo.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{memo.name}.{os.getpid()}.", dir=memo.parent)
         with os.fdopen(fd, "w") as handle:
             json.dump(list(features), handle)
@@ -252,6 +247,7 @@ def _load(entry: Entry) -> launch.Kernel:
         raise FileNotFoundError(entry.json)
     if not has_so:
         raise _Damaged(f"{entry.so.name} is missing")
+    bce_cache.check_private(entry.directory)  # code from a folder others can write: refused
     meta = _read_meta(entry)
     try:
         return launch.load_kernel(entry.json, meta)
@@ -369,8 +365,10 @@ def evict(directory: Path, keep: str = "", limit: int | None = None) -> list[str
     return removed
 
 
-def clear(directory: Path | None = None) -> tuple[int, int]:
-    """Remove every kernel nobody is building, and orphans; returns (removed, busy)."""
+def clear(directory: Path | None = None, keep_stages: bool = False) -> tuple[int, int]:
+    """Remove every kernel nobody is building, and orphans; returns (removed, busy).
+
+    ``keep_stages``: leave ``aot_*`` (a package build that is running now writes there)."""
     directory = directory or cache_dir()
     removed = busy = 0
     for name in entries(directory):
@@ -378,7 +376,7 @@ def clear(directory: Path | None = None) -> tuple[int, int]:
             removed += 1
         else:
             busy += 1
-    for stage in directory.glob("aot_*"):  # kernels a stopped package build kept
+    for stage in [] if keep_stages else directory.glob("aot_*"):  # what a stopped build kept
         shutil.rmtree(stage, ignore_errors=True)
     for memo in directory.glob("targets_*.json"):
         with contextlib.suppress(FileNotFoundError):
@@ -470,3 +468,111 @@ def get_or_build(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: st
     """Like :func:`get_kernel`, but return the kernel's JSON path (kept for callers of old)."""
     kernel, pattern = get_kernel(arrays, out_dtype, reduction, info)
     return kernel.json_path, pattern
+
+
+#: A temporary entry of a build in a subfolder other than ``kernels``:
+#: ``.<what>.<pid>.<random>`` (``.build.<pid>.*``, ``.<package>.<pid>.*``, records being written).
+_BUILD_TEMP = re.compile(r"^\..*?\.(\d+)\.[^.]*$")
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (links not followed)."""
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return path.lstat().st_size
+    except FileNotFoundError:
+        return 0
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+def _artefacts(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """A build folder's artefacts by name (``<name>`` with its ``.sha256`` record and ``.lock``)
+    and its temporary entries (names starting with a dot)."""
+    groups: dict[str, list[Path]] = {}
+    temps = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in folder.iterdir():
+            if path.name.startswith("."):
+                temps.append(path)
+                continue
+            base = path.name
+            for suffix in (bce_cache.SHA256_SUFFIX, ".lock"):
+                base = base.removesuffix(suffix)
+            groups.setdefault(base, []).append(path)
+    return groups, temps
+
+
+def _orphaned_temps(temps: list[Path]) -> list[Path]:
+    now, found = time.time(), []
+    for path in temps:
+        match = _BUILD_TEMP.match(path.name)
+        with contextlib.suppress(FileNotFoundError):
+            if (match and not pid_alive(int(match.group(1)))) or now - path.lstat().st_mtime > ORPHAN_AGE_S:
+                found.append(path)
+    return found
+
+
+def cache_info() -> dict[str, dict]:
+    """What every subfolder of the cache root holds: ``{name: {"path", "count", "bytes",
+    "orphans"}}``; ``count`` is kernels for ``kernels``, else artefacts (libraries, packages)."""
+    info = {}
+    for name in bce_cache.SUBFOLDERS:
+        folder = bce_cache.folder(name)
+        if name == "kernels":
+            count, orphaned = len(entries(folder)), len(orphans(folder))
+        else:
+            groups, temps = _artefacts(folder)
+            count = sum(any(not p.name.endswith(".lock") for p in items) for items in groups.values())
+            orphaned = len(_orphaned_temps(temps))
+        info[name] = {"path": folder, "count": count, "bytes": _size(folder), "orphans": orphaned}
+    return info
+
+
+def _clear_builds(folder: Path) -> tuple[int, list[tuple[str, str]]]:
+    """Remove a build folder's artefacts whose lock nobody holds, and temporary entries whose
+    builder is gone; returns (removed, [(artefact, lock holder's pid)] left because busy)."""
+    removed, busy = 0, []
+    groups, temps = _artefacts(folder)
+    for base, items in sorted(groups.items()):
+        lock = folder / f"{base}.lock"
+        with try_lock(lock) as held:
+            if not held:
+                busy.append((base, lock_holder(lock)))
+                continue
+            for path in items:
+                if path.name.endswith(".lock"):
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)  # a builder waiting on it takes the new one
+        removed += any(not p.name.endswith(".lock") for p in items)
+    for path in _orphaned_temps(temps):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed, busy
+
+
+def clear_all() -> dict[str, tuple[int, list[tuple[str, str]]]]:
+    """Empty every subfolder of the cache root (:data:`bce_grad.cache_root.SUBFOLDERS`), never
+    anything else there: ``{name: (removed, [(entry, holder pid)] left because a process holds
+    its lock now)}``. A kernel being built, a library or package being built, and (while a
+    package build runs) the kernels it staged in ``kernels/aot_*`` are left."""
+    done = {}
+    for name in bce_cache.SUBFOLDERS:
+        if name != "kernels":
+            done[name] = _clear_builds(bce_cache.folder(name))
+    folder = bce_cache.folder("kernels")
+    busy_before = {n for n in entries(folder)}
+    removed, _ = clear(folder, keep_stages=bool(done["packages"][1]))
+    left = [(n, lock_holder(Entry(n, folder).lock)) for n in busy_before & set(entries(folder))]
+    done = {"kernels": (removed, left), **done}
+    return done

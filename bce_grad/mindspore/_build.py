@@ -7,7 +7,7 @@ path. It needs neither MindSpore's headers nor its libraries: MindSpore's aot AB
 through pointers that :mod:`bce_grad.mindspore._native` binds. So it builds in about 2 s with the
 system compiler (``$CXX``, else ``g++``).
 
-The first :func:`library_path` caches ``libbce_grad_ms-<key>.so`` under ``<cache>/../mindspore``
+The first :func:`library_path` caches ``libbce_grad_ms-<key>.so`` under ``<cache root>/mindspore``
 through :func:`bce_grad.runtime.adapter.framework_library` (the key hashes the source, the
 runtime's and the adapters' C headers, MindSpore's version, the compiler's identity and the flags).
 """
@@ -23,7 +23,7 @@ CXXFLAGS = ("-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wa
 
 
 def cache_root() -> Path:
-    """``<kernel cache>/../mindspore``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad/mindspore``."""
+    """``<cache root>/mindspore``: ``$BCE_GRAD_CACHE/mindspore``, else ``~/.cache/bce-grad/mindspore``."""
     return framework_cache_root("mindspore")
 
 

@@ -12,7 +12,8 @@ Two pieces, each written once:
 * :func:`framework_library`: build an adapter's C++ source once per machine and key (the source,
   ``bce_grad_runtime.h`` and ``bce_grad_adapter.h``, the framework's identity, the compiler and
   the flags), through :func:`bce_grad.runtime.build.build_once` (a file lock, a private directory,
-  a rename into place), so threads and processes build it once.
+  a rename into place, a SHA-256 record checked before every load), so threads and processes
+  build it once and nothing unverified is loaded.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
+from bce_grad import cache_root as bce_cache
 from bce_grad.host_backend.errors import OpError
 from bce_grad.runtime import build as runtime_build
 from bce_grad.runtime import build_guard
@@ -156,8 +158,9 @@ class PackageChoice:
 
 
 def framework_cache_root(framework: str) -> Path:
-    """``<kernel cache>/../<framework>``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad``."""
-    return runtime_build.cache_root().parent / framework
+    """``<cache root>/<framework>`` (:func:`bce_grad.cache_root.folder`): ``torch``,
+    ``tensorflow`` or ``mindspore``."""
+    return bce_cache.folder(framework)
 
 
 def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
@@ -177,7 +180,7 @@ def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
         Returns (compile flags, link flags, identity) of the installed framework; the identity
         (version, ABI) enters the cache key.
     framework : str
-        Its name, for messages and the cache folder (``<cache>/../<framework>``).
+        Its name, for messages and the cache folder (``<cache root>/<framework>``).
     root : Path, optional
         Where to cache it instead.
 

@@ -6,7 +6,8 @@ committed. The first :func:`library_path` call compiles them with the system C++
 and caches ``libbce_grad_runtime-<key>.so`` under :func:`cache_root`. The key hashes the
 sources, the compiler's version and target, the TVM and TVM-FFI versions and the flags, so
 any change builds afresh. The library is linked in a private temporary directory and renamed
-into place; builders of one key (threads, processes) take a file lock and check again.
+into place, and its SHA-256 is recorded beside it (``<lib>.sha256``) and checked before every
+load; builders of one key (threads, processes) take a file lock and check again.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
+from bce_grad import cache_root as bce_cache
 from bce_grad.host_backend.errors import OpError
 from bce_grad.runtime import build_guard
 
@@ -43,10 +46,8 @@ def _package_dir(name: str) -> Path:
 
 
 def cache_root() -> Path:
-    """``<kernel cache>/../runtime``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad/runtime``."""
-    from bce_grad.tools.kernel_cache import cache_dir
-
-    return cache_dir().parent / "runtime"
+    """``<cache root>/runtime`` (:func:`bce_grad.cache_root.folder`)."""
+    return bce_cache.folder("runtime")
 
 
 @functools.lru_cache(maxsize=None)
@@ -153,25 +154,43 @@ def library_path(root: Path | None = None) -> Path:
 
 
 def build_once(lib: Path, compile_to) -> Path:
-    """Return ``lib``, building it first with ``compile_to(path)`` if it is missing.
+    """Return ``lib``, building it first with ``compile_to(path)`` unless it is there and verified.
+
+    ``lib``'s folder is created ``0700`` and refused when others can write it
+    (:func:`bce_grad.cache_root.check_private`). A library is used only when it matches the
+    SHA-256 recorded in ``<lib>.sha256`` when it was built; one that does not (damaged, replaced,
+    or with no record) is rebuilt, with one :class:`~bce_grad.cache_root.UnverifiedLibraryWarning`.
 
     Builders of the same file (threads or processes) take turns under a file lock; the
     build happens in a temporary directory beside ``lib`` and is renamed into place, so
-    a reader never sees half a library. ``compile_to`` runs its commands through
-    :mod:`build_guard`, which removes that directory when the build is stopped; one a killed
-    builder left (its pid is gone) is removed here.
+    a reader never sees half a library; the record is written after it. ``compile_to`` runs its
+    commands through :mod:`build_guard`, which removes that directory when the build is stopped;
+    one a killed builder left (its pid is gone) is removed here.
     """
-    if lib.is_file():
+    bce_cache.private_folder(lib.parent)
+    if bce_cache.matches_record(lib):
         return lib
-    lib.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(lib.parent / f"{lib.name}.lock"):
-        if lib.is_file():  # another thread or process built it while we waited
+        state = bce_cache.matches_record(lib)
+        if state:  # another thread or process built it while we waited
             return lib
+        if state is False:
+            warnings.warn(f"bce_grad: {lib} does not match the SHA-256 recorded when it was built "
+                          f"(damaged, replaced, or no record); rebuilding it",
+                          bce_cache.UnverifiedLibraryWarning, stacklevel=3)
+        discard(lib)
         build_guard.remove_stale(lib.parent, ".build.")
         work = Path(tempfile.mkdtemp(prefix=f".build.{os.getpid()}.", dir=lib.parent))
         try:
             compile_to(work / lib.name)
             os.replace(work / lib.name, lib)
+            bce_cache.record_sha256(lib)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return lib
+
+
+def discard(lib: Path) -> None:
+    """Remove a cached library and its SHA-256 record (the record first)."""
+    for path in (bce_cache.sha256_record(lib), lib):
+        path.unlink(missing_ok=True)

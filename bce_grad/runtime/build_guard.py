@@ -201,10 +201,46 @@ def acquire(fd: int, path: Path, what: str) -> None:
 @contextlib.contextmanager
 def lock(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block, announcing
-    a wait (:func:`acquire`)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    a wait (:func:`acquire`). A lock file that ``cache clear`` unlinked while we waited for it is
+    not the lock any more: we take the one now at ``path``."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            acquire(fd, path, what)
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
     try:
-        acquire(fd, path, what)
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Take the lock ``path`` without waiting: yields True while held (the lock file exists then),
+    False when another holds it. Whoever holds it may unlink it before leaving the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def lock_holder(path: Path) -> str:
+    """The pid written into a lock file by its holder (:func:`acquire`), or ``unknown``."""
+    try:
+        return path.read_text(errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"

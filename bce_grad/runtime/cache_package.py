@@ -155,6 +155,8 @@ def package_for(key: tuple, soc_version: str) -> CachePackage | None:
         try:
             native.load_library()  # built from source on first use
         except OpError as err:
+            if err.code == "E80000":  # a cache folder others can write: refused, not worked around
+                raise
             _unavailable.append(err.detail)
             warnings.warn(f"bce_grad: the native runtime is unavailable ({err.detail}); calls "
                           f"launch through Python instead (slower per call)",

@@ -249,10 +249,22 @@ def _reusable(previous: dict, header: dict, out_dir: Path) -> dict[str, dict]:
 
     found = {}
     for entry in previous.get("kernels", []):
-        so = out_dir / entry["so"]
-        if so.is_file() and (out_dir / entry["json"]).is_file() and file_sha256(so) == entry["so_sha256"]:
+        so, meta = package_file(out_dir, entry.get("so")), package_file(out_dir, entry.get("json"))
+        if so is not None and meta is not None and so.is_file() and meta.is_file() \
+                and file_sha256(so) == entry["so_sha256"]:
             found[entry["key"]] = entry
     return found
+
+
+def package_file(package: Path, name: object) -> Path | None:
+    """``package / name`` when ``name`` is a relative path that stays inside the package (no
+    ``..``, no symbolic link out of it), else None: a manifest names only its own files."""
+    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in Path(name).parts:
+        return None
+    path = package / name
+    if not path.resolve().is_relative_to(package.resolve()):
+        return None
+    return path
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -400,13 +412,15 @@ def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[
     if stage_root is None:
         build = functools.partial(compile_kernel, kernel_dir=kernel_dir, soc_version=info.soc_version)
     else:
+        from bce_grad.cache_root import private_folder
         from bce_grad.tools import kernel_cache
 
         blob = json.dumps({k: header[k] for k in ("format_version", "soc_version", "target",
                                                   "features", "tvm_version", "source_sha256")},
                           sort_keys=True)
         stage = Path(stage_root) / f"aot_{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
-        stage.mkdir(parents=True, exist_ok=True)
+        private_folder(stage_root)  # the kernel cache: created 0700, refused if others can write
+        stage.mkdir(exist_ok=True)
         kernel_cache.remove_orphans(stage)  # temporary files of a build that was killed
         build = functools.partial(_staged, stage=stage, kernel_dir=kernel_dir,
                                   soc_version=info.soc_version)

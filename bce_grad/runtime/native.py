@@ -87,14 +87,50 @@ def _error(status: int, message: str) -> OpError:
 
 @functools.lru_cache(maxsize=None)
 def load_library(path: str | None = None) -> ctypes.CDLL:
-    """Open the runtime library (built on first use, see :mod:`bce_grad.runtime.build`)."""
-    if path is None:
-        from bce_grad.host_backend import runtime_lib
-        from bce_grad.runtime.build import library_path
+    """Open the runtime library (built on first use, see :mod:`bce_grad.runtime.build`).
 
-        runtime_lib.load_runtime()  # the libtvm_runtime.so the host backend uses: one copy per process
-        path = str(library_path())
-    lib = ctypes.CDLL(path)
+    The cached library is checked against the SHA-256 recorded when it was built; one the
+    dynamic linker still refuses is removed and rebuilt once, with one warning.
+    """
+    if path is not None:
+        return _bind(_open(path))
+    from bce_grad.host_backend import runtime_lib
+    from bce_grad.runtime import build
+
+    runtime_lib.load_runtime()  # the libtvm_runtime.so the host backend uses: one copy per process
+    path = str(build.library_path())
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as err:
+        if build.cache_root() not in Path(path).parents:  # not ours to rebuild
+            raise _unloadable(path, err) from None
+        import warnings
+
+        from bce_grad.cache_root import UnverifiedLibraryWarning
+
+        warnings.warn(f"bce_grad: the native runtime {path} cannot be loaded ({err}); rebuilding "
+                      f"it", UnverifiedLibraryWarning, stacklevel=2)
+        build.discard(Path(path))
+        path = str(build.library_path())
+        lib = _open(path)
+    return _bind(lib)
+
+
+def _unloadable(path: str, err: OSError) -> OpError:
+    return OpError("E61001", f"the native runtime {path} cannot be loaded ({err}); remove it (or "
+                   f"run `bce-grad cache clear`) to rebuild it")
+
+
+def _open(path: str) -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL(path)
+    except OSError as err:
+        raise _unloadable(path, err) from None
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the C ABI's signatures on an opened runtime library."""
+    path = lib._name
     lib.bce_grad_abi_version.restype = ctypes.c_int
     if lib.bce_grad_abi_version() != ABI_VERSION:
         raise OpError("E61001", f"the native runtime {path} speaks ABI {lib.bce_grad_abi_version()}, "

@@ -5,8 +5,8 @@
 1. ``$BCE_GRAD_PACKAGE``, when set: a package directory written by ``bce-grad aot``
    (validated: it must hold a ``manifest.json``, for the SoC asked, else a clean error naming
    the variable). Nothing is built.
-2. ``<cache root>/packages/<soc_dir>-<key>``, where the cache root is the parent of the
-   kernel cache (``$BCE_GRAD_CACHE/..``, default ``~/.cache/bce-grad``) and the key hashes
+2. ``<cache root>/packages/<soc_dir>-<key>``, where the cache root is ``$BCE_GRAD_CACHE``
+   (default ``~/.cache/bce-grad``; :mod:`bce_grad.cache_root`, a private folder) and the key hashes
    the operator's sources, the TVM version, the target (config and CPU features), the SoC
    and the kernel set. It is built on first use: under a file lock (threads and processes
    build it once), into a private directory renamed into place (a killed build leaves
@@ -38,6 +38,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from bce_grad import cache_root as bce_cache
 from bce_grad.host_backend.errors import OpValueError
 from bce_grad.runtime import build_guard
 from bce_grad.runtime.build import file_lock
@@ -84,10 +85,8 @@ def package_kernel_set(soc_version: str, name: str | None = None) -> list:
 
 
 def packages_root() -> Path:
-    """``<kernel cache>/../packages``: beside the kernel cache and the runtime library."""
-    from bce_grad.tools.kernel_cache import cache_dir
-
-    return cache_dir().parent / "packages"
+    """``<cache root>/packages`` (:func:`bce_grad.cache_root.folder`)."""
+    return bce_cache.folder("packages")
 
 
 def _from_env(value: str, soc: str | None) -> Path:
@@ -180,10 +179,12 @@ def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
     root = Path(root_text)
     soc_dir = soc_info(soc_version).short_soc_version.lower()
     final = root / f"{soc_dir}-{package_key(soc_version, set_name)}"
+    if root.is_dir():
+        bce_cache.check_private(root)  # its kernels are loaded: refused when others can write it
     if (final / "manifest.json").is_file():
         return final
     writable_cache_dir()  # names BCE_GRAD_CACHE when the cache cannot be written
-    root.mkdir(parents=True, exist_ok=True)
+    bce_cache.private_folder(root)
     with _lock, file_lock(root / f"{final.name}.lock",
                           f"the {set_name} kernel package build for {soc_version} ({final.name})"):
         if (final / "manifest.json").is_file():  # another thread or process built it meanwhile

@@ -3,7 +3,7 @@
 The first :func:`library_path` compiles the source with the system C++ compiler (``$CXX``, else
 ``g++``; about 10-20 s) against the installed TensorFlow's headers and
 ``libtensorflow_framework`` (``tf.sysconfig``), and caches ``libbce_grad_tf-<key>.so`` under
-``<cache>/../tensorflow`` through :func:`bce_grad.runtime.adapter.framework_library` (the key
+``<cache root>/tensorflow`` through :func:`bce_grad.runtime.adapter.framework_library` (the key
 hashes the source, the runtime's and the adapters' C headers, TensorFlow's version and build
 flags, the compiler's identity and the flags).
 """
@@ -32,7 +32,7 @@ def _tf_flags() -> tuple[tuple[str, ...], tuple[str, ...], str]:
 
 
 def cache_root() -> Path:
-    """``<kernel cache>/../tensorflow``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad``."""
+    """``<cache root>/tensorflow``: ``$BCE_GRAD_CACHE/tensorflow``, else ``~/.cache/bce-grad/tensorflow``."""
     return framework_cache_root("tensorflow")
 
 

@@ -2,7 +2,7 @@
 
 The first :func:`library_path` compiles the source with the system C++ compiler (``$CXX``, else
 ``g++``; about 20 s) against the installed torch's headers and libraries, and caches
-``libbce_grad_torch-<key>.so`` under ``<cache>/../torch`` through
+``libbce_grad_torch-<key>.so`` under ``<cache root>/torch`` through
 :func:`bce_grad.runtime.adapter.framework_library` (the key hashes the source, the runtime's and
 the adapters' C headers, torch's version and C++ ABI, the compiler's identity and the flags).
 """
@@ -18,7 +18,7 @@ CXXFLAGS = ("-std=c++20", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wa
 
 
 def cache_root() -> Path:
-    """``<kernel cache>/../torch``: beside ``$BCE_GRAD_CACHE``, else ``~/.cache/bce-grad/torch``."""
+    """``<cache root>/torch``: ``$BCE_GRAD_CACHE/torch``, else ``~/.cache/bce-grad/torch``."""
     return framework_cache_root("torch")
 
 

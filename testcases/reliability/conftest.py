@@ -22,10 +22,11 @@ settings.load_profile(os.environ.get("BCE_GRAD_HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch) -> Path:
-    """An empty kernel cache for this test only (set in the environment)."""
+    """An empty kernel cache for this test only: a fresh cache root in the environment
+    (``$BCE_GRAD_CACHE``); returns its ``kernels`` folder, where the kernels go."""
     path = tmp_path / "cache"
     monkeypatch.setenv("BCE_GRAD_CACHE", str(path))
-    return path
+    return path / "kernels"
 
 
 def run_python(code: str, env: dict | None = None, timeout: float = 300,

@@ -57,7 +57,7 @@ def _descendants(pid: int) -> set[int]:
 
 def _start(cache: Path, log: Path, code: str = BUILD) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("BCE_GRAD_PACKAGE", "BCE_GRAD_SOC")}
-    env.update(BCE_GRAD_CACHE=str(cache / "kernels"), BCE_GRAD_PACKAGE_SET="minimal",
+    env.update(BCE_GRAD_CACHE=str(cache), BCE_GRAD_PACKAGE_SET="minimal",
                TVM_NUM_THREADS="1")
     with log.open("w") as stderr:
         return subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL,
@@ -128,7 +128,7 @@ def test_a_process_waiting_for_a_package_build_says_once_what_it_waits_for_and_w
     from bce_grad.runtime import packages
 
     cache = tmp_path / "cache"
-    monkeypatch.setenv("BCE_GRAD_CACHE", str(cache / "kernels"))
+    monkeypatch.setenv("BCE_GRAD_CACHE", str(cache))
     root = packages.packages_root()
     root.mkdir(parents=True)
     final = root / f"ascend910b-{packages.package_key(SOC, 'minimal')}"

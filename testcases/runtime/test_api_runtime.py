@@ -121,7 +121,7 @@ with warnings.catch_warnings(record=True) as caught:
                                                          "float32")).all()
 print("warnings:", [str(w.message)[:60] for w in caught])
 """
-    env = dict(os.environ, BCE_GRAD_CACHE=str(tmp_path / "kernels"))
+    env = dict(os.environ, BCE_GRAD_CACHE=str(tmp_path / "cache"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           cwd=os.getcwd(), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -19,7 +19,7 @@ def fresh_packages(tmp_path, monkeypatch):
     from bce_grad.runtime import packages
 
     monkeypatch.delenv(packages.PACKAGE_ENV, raising=False)
-    monkeypatch.setenv("BCE_GRAD_CACHE", str(tmp_path / "kernels"))
+    monkeypatch.setenv("BCE_GRAD_CACHE", str(tmp_path))
     packages._default_package.cache_clear()
     yield tmp_path / "packages"
     packages._default_package.cache_clear()

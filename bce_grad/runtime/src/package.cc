@@ -292,11 +292,33 @@ std::shared_ptr<KernelEntry> Package::ParseEntry(const json::Object& kernel,
   entry->pattern = k.Str("pattern");
   entry->dtypes = k.StrList("dtypes");
   entry->output = k.Str("output");
-  auto path = [this](const std::string& file) {
-    return file.empty() || file[0] == '/' || dir.empty() ? file : dir + "/" + file;
+  // A package's files stay inside it: a relative path with no ".." that resolves (symlinks
+  // followed) below the package folder. Only an in-memory package (no folder) names absolute ones.
+  auto path = [this, &where, &entry](const std::string& field, const std::string& file) {
+    if (dir.empty()) return file;
+    auto refuse = [&](const std::string& why) {
+      Broken(where, "kernel [" + entry->name + "]: its " + field + " path [" + file + "] " + why +
+             "; a package names its files relative to its folder: rebuild it with `bce-grad aot`");
+    };
+    if (file.empty() || file[0] == '/') refuse("is not a relative path inside the package");
+    for (size_t start = 0; start <= file.size();) {
+      size_t end = file.find('/', start);
+      if (end == std::string::npos) end = file.size();
+      if (file.compare(start, end - start, "..") == 0 && end - start == 2) refuse("contains \"..\"");
+      start = end + 1;
+    }
+    std::string joined = dir + "/" + file;
+    char* real_dir = ::realpath(dir.c_str(), nullptr);
+    char* real_file = ::realpath(joined.c_str(), nullptr);
+    std::string inside = real_dir ? std::string(real_dir) + "/" : std::string();
+    bool escapes = real_dir && real_file && std::string(real_file).rfind(inside, 0) != 0;
+    std::free(real_dir);
+    std::free(real_file);
+    if (escapes) refuse("leads out of the package through a symbolic link");
+    return joined;
   };
-  entry->so_path = path(k.Str("so"));
-  entry->json_path = path(k.Str("json"));
+  entry->so_path = path("so", k.Str("so"));
+  entry->json_path = path("json", k.Str("json"));
   entry->strided = kernel.count(String("strided")) && k.As<bool>(k.Get("strided"), "strided");
   if (entry->strided != (entry->pattern.rfind("strided", 0) == 0)) {
     Broken(where, "kernel [" + entry->name + "]: \"strided\" and its pattern [" + entry->pattern +
