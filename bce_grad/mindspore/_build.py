@@ -55,4 +55,10 @@ def library_path(root: Path | None = None) -> Path:
         E61001 when there is no C++ compiler (naming what to install) or the build fails.
     """
     return framework_library("libbce_grad_ms", SOURCE, CXXFLAGS, _mindspore_flags, "MindSpore",
-                             root if root is not None else cache_root())
+                             root)
+
+
+def identity() -> str:
+    """The installed framework's version and ABI, as the library's cache key (and a wheel's
+    shipped adapter, :func:`bce_grad.runtime.prebuilt.adapter_library`) records it."""
+    return _mindspore_flags()[2]

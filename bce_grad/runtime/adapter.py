@@ -195,6 +195,11 @@ def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
         E61001 when there is no C++ compiler (naming what to install) or the build fails.
     """
     compile_flags, link_flags, identity = flags()
+    from bce_grad.runtime import prebuilt
+
+    shipped = prebuilt.adapter_library(stem, identity)  # a binary wheel's, for this framework
+    if shipped is not None and root is None:
+        return shipped
     blob = json.dumps({
         "source": hashlib.sha256(source.read_bytes()).hexdigest(),
         "headers": [hashlib.sha256((runtime_build.INCLUDE_DIR / name).read_bytes()).hexdigest()

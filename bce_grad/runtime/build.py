@@ -111,8 +111,12 @@ def _run(cmd: list[str], children: build_guard.Children | None = None) -> None:
                       f"exited with {done.returncode}):\n{tail}", param_name=CXX_ENV)
 
 
-def _compile(out: Path) -> None:
-    """Compile every source to an object (in parallel) and link ``out``."""
+def _compile(out: Path, rpaths: list[str] | None = None) -> None:
+    """Compile every source to an object (in parallel) and link ``out``.
+
+    ``rpaths``: where the library finds ``libtvm_runtime.so`` and ``libtvm_ffi.so``; default the
+    installed ``tvm`` and ``tvm_ffi`` packages' ``lib`` folders (absolute).
+    """
     cxx = compiler()[0]
     ffi, tvm = _package_dir("tvm_ffi"), _package_dir("tvm")
     defines = [f'-DBCE_GRAD_TVM_VERSION="{_version("apache-tvm")}"']
@@ -124,9 +128,30 @@ def _compile(out: Path) -> None:
     with concurrent.futures.ThreadPoolExecutor(workers) as pool, build_guard.Children() as children:
         list(pool.map(functools.partial(_run, children=children), jobs))
     libs = [ffi / "lib", tvm / "lib"]
+    rpaths = [str(d) for d in libs] if rpaths is None else rpaths
     _run([cxx, "-shared", *[str(o) for o in objects], "-o", str(out),
-          *[f"-L{d}" for d in libs], *[f"-Wl,-rpath,{d}" for d in libs],
+          *[f"-L{d}" for d in libs], *[f"-Wl,-rpath,{d}" for d in rpaths],
           "-ltvm_ffi", "-Wl,--no-as-needed", "-ltvm_runtime", "-ldl"])
+
+
+#: Where a wheel's runtime (``site-packages/bce_grad/_prebuilt/runtime/``) finds TVM's libraries:
+#: the ``tvm`` and ``tvm_ffi`` packages beside ``bce_grad`` in site-packages.
+RELOCATABLE_RPATHS = ["$ORIGIN/../../../tvm_ffi/lib", "$ORIGIN/../../../tvm/lib"]
+
+
+def compile_library(out: Path) -> None:
+    """Build the runtime library to ``out`` for a wheel: TVM's libraries found relative to it.
+
+    (The runtime also works without the rpath: :func:`bce_grad.runtime.native.load_library`
+    loads ``libtvm_runtime.so`` first, and the dynamic linker reuses it by its soname.)
+    """
+    out = Path(out)
+    work = Path(tempfile.mkdtemp(prefix=".build.", dir=out.parent))
+    try:
+        _compile(work / out.name, rpaths=RELOCATABLE_RPATHS)
+        os.replace(work / out.name, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def file_lock(path: Path, what: str | None = None):
@@ -149,6 +174,12 @@ def library_path(root: Path | None = None) -> Path:
     OpError
         E61001 when there is no compiler (naming what to install) or the build fails.
     """
+    if root is None:
+        from bce_grad.runtime import prebuilt
+
+        shipped = prebuilt.runtime_library()  # a binary wheel's: no compiler needed
+        if shipped is not None:
+            return shipped
     root = Path(root) if root is not None else cache_root()
     return build_once(root / f"libbce_grad_runtime-{build_key()}.so", _compile)
 

@@ -14,7 +14,9 @@ What the Python path checks on every call, the runtime keeps checking:
 - the environment: the package records the variables a kernel choice depends on
   (:data:`ENVIRONMENT`), and a call made after one changed goes back to the Python path.
 
-Any call the runtime does not serve (a new pattern, a changed file, an argument error)
+A binary wheel's shipped package (:mod:`bce_grad.runtime.prebuilt`) serves what the cache's
+kernels do not, where it serves the SoC and environment: a first call compiles nothing.
+Any call neither serves (a new pattern, a changed file, an argument error)
 returns None here, and the API takes its full Python path, which raises the Python
 API's own errors. Without a C++ compiler the package is unavailable: the API warns once
 (:class:`RuntimeUnavailableWarning`) and launches through Python as before.
@@ -71,6 +73,20 @@ class CachePackage:
         self.runtime = native.Runtime.in_memory(manifest)
         self._call = self.runtime._call
         self._handle = self.runtime._handle
+        from bce_grad.runtime import prebuilt
+
+        shipped = prebuilt.package_dir(info.soc_version)
+        #: A binary wheel's package, asked when the cache's kernels do not serve a call; it
+        #: checks the same environment, so a call made after a change goes back to Python.
+        self.shipped = None if shipped is None else \
+            native.Runtime(shipped, manifest=prebuilt.manifest_with_environment(shipped, environment))
+
+    def _launch(self, *pointers: Any) -> int:
+        """``bce_grad_backward`` on the cache's kernels, else on the shipped package's."""
+        status = self._call(self._handle, *pointers)
+        if status == native.ERR_NO_KERNEL and self.shipped is not None:
+            status = self.shipped._call(self.shipped._handle, *pointers)
+        return status
 
     def register(self, json_path: Path, meta: dict, dtypes: list[str], out_dtype: str,
                  reduction: str, pattern: list[tuple[int, ...]]) -> None:
@@ -100,9 +116,9 @@ class CachePackage:
             return None
         held: list = []
         pointer = native._tensor_pointer
-        status = self._call(self._handle, pointer(grad_output, held), pointer(x, held),
-                            pointer(y, held), None if weight is None else pointer(weight, held),
-                            red, pointer(out, held))
+        status = self._launch(pointer(grad_output, held), pointer(x, held), pointer(y, held),
+                              None if weight is None else pointer(weight, held), red,
+                              pointer(out, held))
         return out if status == native.OK else None
 
     def backward(self, arrays: dict[str, np.ndarray], reduction: str, out: np.ndarray) -> int:
@@ -111,11 +127,10 @@ class CachePackage:
         held: list = []
         pointer = native._tensor_pointer
         weight = arrays.get("weight")
-        status = self._call(self._handle, pointer(arrays["grad_output"], held),
-                            pointer(arrays["x"], held), pointer(arrays["y"], held),
+        return self._launch(pointer(arrays["grad_output"], held), pointer(arrays["x"], held),
+                            pointer(arrays["y"], held),
                             None if weight is None else pointer(weight, held),
                             _REDUCTIONS[reduction], pointer(out, held))
-        return status
 
 
 def _environment() -> dict[str, str | None]:

@@ -5,7 +5,10 @@
 1. ``$BCE_GRAD_PACKAGE``, when set: a package directory written by ``bce-grad aot``
    (validated: it must hold a ``manifest.json``, for the SoC asked, else a clean error naming
    the variable). Nothing is built.
-2. ``<cache root>/packages/<soc_dir>-<key>``, where the cache root is ``$BCE_GRAD_CACHE``
+2. A binary wheel's shipped package for the best CPU level this machine runs, where it
+   serves the SoC, kernel set and environment (:mod:`bce_grad.runtime.prebuilt`). Nothing is
+   built.
+3. ``<cache root>/packages/<soc_dir>-<key>``, where the cache root is ``$BCE_GRAD_CACHE``
    (default ``~/.cache/bce-grad``; :mod:`bce_grad.cache_root`, a private folder) and the key hashes
    the operator's sources, the TVM version, the target (config and CPU features), the SoC
    and the kernel set. It is built on first use: under a file lock (threads and processes
@@ -164,6 +167,11 @@ def default_package(soc: str | None = None, *, kernel_set: str | None = None) ->
     from bce_grad.host_backend.soc_table import soc_info
 
     info = soc_info(soc) if soc is not None else platform.current_soc()
+    from bce_grad.runtime import prebuilt
+
+    shipped = prebuilt.package_dir(info.soc_version, set_name)  # a binary wheel's: no build
+    if shipped is not None:
+        return shipped
     found = _default_package(info.soc_version, set_name, str(packages_root()))
     if not (found / "manifest.json").is_file():  # removed since this process found it
         _default_package.cache_clear()

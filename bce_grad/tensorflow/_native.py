@@ -77,6 +77,8 @@ def bind() -> str | None:
     if _bound:
         return None
     load()
+    _packages.runtime()  # opens (or builds) the package here, in Python: Ctrl-C stays a
+    #                      KeyboardInterrupt; inside the C++ resolver it would become a message
     message = ctypes.create_string_buffer(2048)
     if _loaded["cdll"].bce_grad_tf_bind(message, len(message)) != 0:
         return message.value.decode(errors="replace")

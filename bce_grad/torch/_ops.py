@@ -15,6 +15,7 @@ import functools
 import torch
 
 from bce_grad.op_support import REDUCTION_ENUM
+from bce_grad.torch import _native
 
 OP = "bce_grad::binary_cross_entropy_backward"
 #: torch.nn's reduction enum, which is aclnn's: 0 none, 1 mean, 2 sum.
@@ -87,6 +88,8 @@ class _BinaryCrossEntropy(torch.autograd.Function):
                                "torch.nn.functional.binary_cross_entropy)")
         grad_input = grad_target = None
         if needs[0]:
+            _native.runtime()  # opens (or builds) the package in Python, not inside the C++
+            #                    op's resolver: Ctrl-C during a build stays a KeyboardInterrupt
             grad_input = torch.ops.bce_grad.binary_cross_entropy_backward(
                 grad, input, target, weight, ctx.reduction).to(input.dtype)
         if needs[1]:  # torch's target derivative: -logit(x) * grad * weight [/ numel]

@@ -69,11 +69,12 @@ def _staged(cache: Path) -> list[Path]:
     return sorted((cache / "kernels").glob("aot_*/bce_grad_*.json"))
 
 
-def _interrupt_cold_build(tmp_path: Path, sig: int) -> tuple[subprocess.Popen, str, Path]:
+def _interrupt_cold_build(tmp_path: Path, sig: int,
+                          code: str = BUILD) -> tuple[subprocess.Popen, str, Path]:
     """Start a cold build, wait for its pool and a finished kernel, send ``sig`` to the caller;
     check that within STOP_S every process it started is gone."""
     cache, log = tmp_path / "cache", tmp_path / "stderr.txt"
-    caller = _start(cache, log)
+    caller = _start(cache, log, code)
     try:
         deadline = time.monotonic() + 240
         # a kernel finished (the build logs it), and the caller has its build process and at
@@ -152,3 +153,18 @@ def test_a_process_waiting_for_a_package_build_says_once_what_it_waits_for_and_w
     assert len(lines) == 1, lines
     assert "minimal kernel package" in lines[0] and final.name in lines[0]
     assert f"process {os.getpid()} " in lines[0], lines[0]
+
+
+#: A first ``loss.backward()`` through ``bce_grad.torch``: it builds the default package.
+TORCH_BACKWARD = ("import torch, bce_grad.torch as b; x = torch.rand(8, 4, requires_grad=True); "
+                  "b.binary_cross_entropy(x, torch.rand(8, 4)).backward()")
+
+
+@pytest.mark.torch
+def test_sigint_during_the_first_torch_backward_raises_keyboard_interrupt(tmp_path):
+    pytest.importorskip("torch")
+    caller, stderr, cache = _interrupt_cold_build(tmp_path, signal.SIGINT, TORCH_BACKWARD)
+    assert caller.returncode != 0
+    assert stderr.rstrip().splitlines()[-1] == "KeyboardInterrupt", stderr[-2000:]
+    assert "E61001" not in stderr and "RuntimeError" not in stderr, stderr[-2000:]
+    _assert_nothing_left_but_kernels(cache)
