@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -128,16 +130,28 @@ def build(root: Path, jobs: int = 1, log: Callable[[str], None] | None = None) -
         else:
             os.environ[_MCPU_ENV] = saved
     for framework, module in ADAPTERS:
-        _build_adapter(framework, module, root / "adapters", log)
+        # each in a process of its own, which imports one framework and ends without running
+        # exit handlers (TensorFlow and MindSpore in one process crashed in theirs)
+        code = ("import os, sys, json; from bce_grad.runtime.prebuilt import _build_adapter; "
+                "_build_adapter(*sys.argv[1:4], print); sys.stdout.flush(); os._exit(0)")
+        done = subprocess.run([sys.executable, "-c", code, framework, module,
+                               str(root / "adapters")], capture_output=True, text=True)
+        for line in done.stdout.splitlines():
+            log(line)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the {framework} adapter failed (exit status "
+                               f"{done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def _build_adapter(framework: str, module: str, folder: Path, log: Callable[[str], None]) -> None:
+def _build_adapter(framework: str, module: str, folder: str | Path,
+                   log: Callable[[str], None]) -> None:
     """Build one adapter into ``folder`` as ``<stem>.so`` + ``<stem>.json`` (its identity), when
     its framework imports here; else say it is left to first use."""
     import importlib
     import shutil
     import tempfile
 
+    folder = Path(folder)
     try:
         importlib.import_module(framework)
     except ImportError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import os
 
+from bce_grad.host_backend.errors import OpError
 from bce_grad.runtime.adapter import PackageChoice
 
 _packages = PackageChoice()
@@ -77,8 +78,10 @@ def bind() -> str | None:
     if _bound:
         return None
     load()
-    _packages.runtime()  # opens (or builds) the package here, in Python: Ctrl-C stays a
-    #                      KeyboardInterrupt; inside the C++ resolver it would become a message
+    try:  # open (or build) the package here, in Python: Ctrl-C stays a KeyboardInterrupt,
+        _packages.runtime()  # where inside the C++ resolver it would become a message
+    except OpError as err:
+        return str(err)
     message = ctypes.create_string_buffer(2048)
     if _loaded["cdll"].bce_grad_tf_bind(message, len(message)) != 0:
         return message.value.decode(errors="replace")

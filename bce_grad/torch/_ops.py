@@ -88,8 +88,9 @@ class _BinaryCrossEntropy(torch.autograd.Function):
                                "torch.nn.functional.binary_cross_entropy)")
         grad_input = grad_target = None
         if needs[0]:
-            _native.runtime()  # opens (or builds) the package in Python, not inside the C++
-            #                    op's resolver: Ctrl-C during a build stays a KeyboardInterrupt
+            if not torch.compiler.is_compiling():  # (a traced graph runs the op itself)
+                _native.runtime()  # opens (or builds) the package in Python, not inside the C++
+                #                    op's resolver: Ctrl-C during a build stays a KeyboardInterrupt
             grad_input = torch.ops.bce_grad.binary_cross_entropy_backward(
                 grad, input, target, weight, ctx.reduction).to(input.dtype)
         if needs[1]:  # torch's target derivative: -logit(x) * grad * weight [/ numel]
