@@ -43,6 +43,16 @@ _REDUCTIONS = {**{name: value for value, name in REDUCTION_ENUM.items()},
                **{value: value for value in REDUCTION_ENUM}}
 _FLOATS = frozenset(np.dtype(d) for d in ("float16", "float32")) | {native._BF16}
 _lock = threading.Lock()
+#: Python numbers a call may pass for grad_output or weight (bool is refused on the checked path).
+_NUMBERS = (float, int)
+
+
+def _scalar(value: float | int, dtype: np.dtype) -> np.ndarray | None:
+    """``value`` as a 0-d array of ``dtype`` (None when it does not fit: the checked path says so)."""
+    try:
+        return np.array(value, dtype=dtype)
+    except OverflowError:
+        return None
 #: (soc argument, SoC selected in the context) -> the package serving that choice.
 _packages: dict[tuple, "CachePackage"] = {}
 _unavailable: list[str] = []
@@ -105,8 +115,13 @@ class CachePackage:
         if red is None or type(x) is not np.ndarray:
             return None
         dtype = x.dtype
-        if dtype not in _FLOATS or type(y) is not np.ndarray or type(grad_output) is not np.ndarray \
-                or y.dtype != dtype or grad_output.dtype != dtype:
+        if dtype not in _FLOATS or type(y) is not np.ndarray or y.dtype != dtype:
+            return None
+        if type(grad_output) in _NUMBERS:  # a Python number: a 0-d array of the promoted dtype,
+            grad_output = _scalar(grad_output, dtype)  # as the checked path makes it
+        if type(weight) in _NUMBERS:
+            weight = _scalar(weight, dtype)
+        if type(grad_output) is not np.ndarray or grad_output.dtype != dtype:
             return None
         if weight is not None and (type(weight) is not np.ndarray or weight.dtype != dtype):
             return None
