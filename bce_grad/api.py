@@ -5,7 +5,7 @@ it checks the call against the op info of the SoC (as FE does), promotes dtypes
 (as aclnn does), compiles the operator's dynamic entry on first use (as ATC does),
 then launches the kernel through the native runtime (``bce_grad.runtime``: C++ tiling
 and launch, as CANN's op tiling and runtime). Kernels are cached by content on disk
-(:mod:`bce_grad.tools.kernel_cache`: verified before use, rebuilt when damaged) and
+(:mod:`bce_grad.kernel_cache`: verified before use, rebuilt when damaged) and
 registered in the runtime's package for this SoC and environment
 (:mod:`bce_grad.runtime.cache_package`), so a warm call goes from the argument types
 straight to ``bce_grad_backward``; anything the runtime does not serve takes the full
@@ -39,7 +39,7 @@ from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 from bce_grad.host_backend.register import get_host_tiling
 from bce_grad.host_backend.soc_table import canonical_soc, soc_info
 from bce_grad.runtime import cache_package, native
-from bce_grad.tools import kernel_cache
+from bce_grad import kernel_cache
 from bce_grad.op_support import (DTYPES, REDUCTION_ENUM, SOC_DIRS, numpy_dtype,
                                  soc_dir_for_short_soc, supported_dtypes)
 from bce_grad._impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes

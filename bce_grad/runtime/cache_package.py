@@ -1,7 +1,7 @@
 """The numpy API's package: an in-memory runtime package over the kernel cache.
 
 ``bce_grad.api`` compiles kernels on demand into the kernel cache (verified, self-healing,
-bounded; :mod:`bce_grad.tools.kernel_cache`). This module registers each kernel the cache
+bounded; :mod:`bce_grad.kernel_cache`). This module registers each kernel the cache
 hands out in a native runtime package (``bce_grad_package_add_kernel``) so that later calls
 go straight to ``bce_grad_backward``: no kernel key, no file reads, no Python launch.
 
@@ -68,7 +68,7 @@ class CachePackage:
     def __init__(self, soc_version: str, environment: dict[str, str | None]) -> None:
         from bce_grad.host_backend.soc_table import soc_info
         from bce_grad.runtime.kernel_set import FORMAT, FORMAT_VERSION, op_info_dtypes
-        from bce_grad.tools import kernel_cache
+        from bce_grad import kernel_cache
 
         info = soc_info(soc_version)
         self.soc_version = info.soc_version

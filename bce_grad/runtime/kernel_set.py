@@ -284,7 +284,7 @@ def _staged(spec: KernelSpec, stage: Path, kernel_dir: str,
     unless a verified copy is there (a build that was stopped left it); returns (so_sha256,
     seconds compiling, None when the copy was kept)."""
     from bce_grad.host_backend.build import file_sha256
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     entry = kernel_cache.Entry(spec.name, stage)
     with kernel_cache._locked(entry.lock, what=f"kernel {spec.name}"):
@@ -307,7 +307,7 @@ def _staged(spec: KernelSpec, stage: Path, kernel_dir: str,
 
 def _unstage(specs: Sequence[KernelSpec], stage: Path) -> None:
     """Remove the staged copies of ``specs`` (the package holds them now) and ``stage`` if empty."""
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     for spec in specs:
         kernel_cache._remove_entry(kernel_cache.Entry(spec.name, stage))
@@ -360,7 +360,7 @@ def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[
     """
     from bce_grad.host_backend import platform, targets
     from bce_grad.host_backend.soc_table import soc_info
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     out = Path(out_dir)
@@ -413,7 +413,7 @@ def build_package(out_dir: str | os.PathLike, soc_version: str, specs: Sequence[
         build = functools.partial(compile_kernel, kernel_dir=kernel_dir, soc_version=info.soc_version)
     else:
         from bce_grad.cache_root import private_folder
-        from bce_grad.tools import kernel_cache
+        from bce_grad import kernel_cache
 
         blob = json.dumps({k: header[k] for k in ("format_version", "soc_version", "target",
                                                   "features", "tvm_version", "source_sha256")},

@@ -121,7 +121,7 @@ def package_key(soc_version: str, set_name: str) -> str:
     from bce_grad.host_backend import targets
     from bce_grad.host_backend.soc_table import soc_info
     from bce_grad.runtime import kernel_set
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     blob = json.dumps({
         "source": kernel_cache.source_hash(), "tvm": kernel_cache.tvm_version(),
@@ -182,7 +182,7 @@ def default_package(soc: str | None = None, *, kernel_set: str | None = None) ->
 @functools.lru_cache(maxsize=None)
 def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
     from bce_grad.host_backend.soc_table import soc_info
-    from bce_grad.tools.kernel_cache import writable_cache_dir
+    from bce_grad.kernel_cache import writable_cache_dir
 
     root = Path(root_text)
     soc_dir = soc_info(soc_version).short_soc_version.lower()
@@ -252,7 +252,7 @@ def build_default(work: str, soc_version: str, set_name: str) -> None:
     """The build process's body: compile set ``set_name`` for ``soc_version`` into ``work``."""
     from bce_grad.runtime.kernel_set import build_package
 
-    from bce_grad.tools.kernel_cache import cache_dir
+    from bce_grad.kernel_cache import cache_dir
 
     build_package(Path(work), soc_version, package_kernel_set(soc_version, set_name),
                   jobs=max(1, len(os.sched_getaffinity(0))), log=_say, stage_root=cache_dir())

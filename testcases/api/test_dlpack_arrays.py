@@ -20,7 +20,7 @@ from bce_grad import device_arrays  # noqa: E402
 from bce_grad.api import binary_cross_entropy_backward as bce_backward  # noqa: E402
 from bce_grad.host_backend import launch, platform, runtime_lib  # noqa: E402
 from bce_grad.host_backend.errors import OpError, OpValueError  # noqa: E402
-from bce_grad.tools import kernel_cache  # noqa: E402
+from bce_grad import kernel_cache  # noqa: E402
 from testcases.reliability.cases import golden, make_call, same_bits  # noqa: E402
 
 #: Sample calls: x's shape, grad_output's, weight's (None: no weight); all broadcast to x.

@@ -141,7 +141,7 @@ def test_several_objects_merge_into_one_relocatable_object(tmp_path):
 
 
 def test_kernel_cache_removes_and_counts_the_object_file(tmp_path):
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     name = kernel_cache.PREFIX + "0123abcd"
     for suffix in (".json", ".so", ".o", ".lock"):

@@ -1,7 +1,7 @@
 """``bce-grad`` with awkward files and settings: every problem is one ``error: [E8xxxx]`` line.
 
 Inputs must be regular ``.npy`` files (bfloat16 ``|V2`` ones included); ``--out`` is
-written as a careful shell redirect would (see ``tools/deploy/files.write_output``).
+written as a careful shell redirect would (see ``bce_grad/tools/deploy/files.write_output``).
 """
 from __future__ import annotations
 

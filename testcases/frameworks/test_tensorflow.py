@@ -53,7 +53,7 @@ def graph_ops(concrete) -> set[str]:
 
 
 def test_op_definition_is_the_generated_plugins(tf_bce):
-    """The registered OpDef matches tools/deploy's TF plugin (inputs, output, T, reduction)."""
+    """The registered OpDef matches bce_grad/tools/deploy's TF plugin (inputs, output, T, reduction)."""
     from bce_grad.tools.deploy.frameworks import tf_op_registration
 
     text = tf_op_registration()

@@ -14,7 +14,7 @@ from testcases.operator.cases import (
     BROADCASTS, DTYPES, REDUCTIONS, SOC_DTYPES, ULP_TOLERANCE, X_SHAPE, make_inputs, ulp_distance,
 )
 from bce_grad.api import binary_cross_entropy_backward as bce_backward
-from bce_grad.tools.kernel_cache import cache_dir
+from bce_grad.kernel_cache import cache_dir
 
 
 def _run(data: dict, reduction: str, soc: str = "Ascend910B1", out_dtype: str | None = None):

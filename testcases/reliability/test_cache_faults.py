@@ -15,7 +15,7 @@ import pytest
 
 from bce_grad.api import binary_cross_entropy_backward as bce_backward
 from bce_grad.host_backend.errors import OpError
-from bce_grad.tools import kernel_cache
+from bce_grad import kernel_cache
 
 from .cases import golden, make_call, same_bits
 from .conftest import run_python
@@ -24,7 +24,7 @@ from .conftest import run_python
 CALL = """
 import sys, warnings
 from bce_grad.api import binary_cross_entropy_backward as f
-from bce_grad.tools.kernel_cache import KernelCacheWarning
+from bce_grad.kernel_cache import KernelCacheWarning
 from testcases.reliability.cases import golden, make_call, same_bits
 x, y, g, w = make_call(11, "float32", gshape=(8,))
 with warnings.catch_warnings(record=True) as caught:
@@ -87,7 +87,7 @@ def test_damage_after_loading_in_the_same_process_reloads_the_rebuilt_kernel(fre
     code = CALL + """
 import os, json
 from pathlib import Path
-from bce_grad.tools.kernel_cache import cache_dir
+from bce_grad.kernel_cache import cache_dir
 js = next(p for p in cache_dir().glob("bce_grad_*.json"))
 so = js.with_suffix(".so")
 with open(so, "r+b") as handle:  # in place, while the process has it open

@@ -78,7 +78,7 @@ def _artefacts(root: Path, name: str) -> list[str]:
 def test_every_artefact_lives_in_a_named_subfolder_of_the_one_root(root):
     from bce_grad import cache_root
     from bce_grad.runtime import adapter, build, packages
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     assert cache_root.root() == root
     assert kernel_cache.cache_dir() == root / "kernels"
@@ -90,7 +90,7 @@ def test_every_artefact_lives_in_a_named_subfolder_of_the_one_root(root):
 
 
 def test_the_default_root_is_xdg_cache_home_then_home(monkeypatch, tmp_path):
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     monkeypatch.delenv("BCE_GRAD_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -148,7 +148,7 @@ def test_clear_leaves_what_another_process_holds_the_build_lock_of(root, capsys)
 
 
 def test_cache_folders_are_created_private_whatever_the_umask(root):
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     old = os.umask(0)
     try:

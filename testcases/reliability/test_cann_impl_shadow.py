@@ -93,7 +93,7 @@ def test_cann_tbe_and_impl_on_the_path_leave_the_host_backend_in_charge(tmp_path
 
 
 #: What setup.cfg builds the wheel from.
-SOURCES = ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "bce_grad", "host_backend", "tools",
+SOURCES = ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "bce_grad", "tools",
            "op_proto", "op_info_cfg", "impl")
 
 

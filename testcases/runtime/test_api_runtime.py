@@ -84,7 +84,7 @@ def test_checked_calls_the_runtime_serves_skip_the_kernel_cache(call, monkeypatc
     """A call that takes the Python checks (scalars, mixed dtypes, out_dtype) but whose kernel
     the runtime already holds launches there without a kernel-cache lookup (was ~0.3 ms)."""
     from bce_grad import api
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     g, x, y = _call(5, (6, 7))
     grad, x_in, y_in, weight, reduction, options = call(g, x, y)

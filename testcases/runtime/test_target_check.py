@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not X86, reason="the feature checks under test a
 
 def _manifest(**target_fields) -> dict:
     from bce_grad.runtime.kernel_set import FORMAT, FORMAT_VERSION, op_info_dtypes
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     features = target_fields.pop("features", None)
     manifest = {

@@ -47,7 +47,7 @@ QUICK_SHAPE = (64, 1024)
 EXTRA_PATTERNS = (((1398101, 3), (1398101, 1)), ((2, 2097152), (2, 1)))
 CROSSOVER_SIZES = tuple(2 ** k for k in range(4, 21))
 QUICK_CROSSOVER_SIZES = tuple(2 ** k for k in range(4, 11, 2))
-REFERENCE = ("roofline = tools/bench/roofline.c, out = x + y + grad_output [+ weight] with the "
+REFERENCE = ("roofline = bce_grad/tools/bench/roofline.c, out = x + y + grad_output [+ weight] with the "
              "op's broadcast and bytes (float32 adds; float16/bfloat16 as uint16 adds), "
              "gcc -O3 -march=native -fopenmp, timed in the same run with the same threads")
 

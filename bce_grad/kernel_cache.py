@@ -139,7 +139,7 @@ def source_hash() -> str:
     files = [(f"{folder.name}/{path.relative_to(folder).as_posix()}", path)
              for folder in (impl_dir(), host_backend_dir()) for path in sorted(folder.rglob("*"))
              if path.suffix in (".py", ".json") and "__pycache__" not in path.parts]
-    files += [("tools/kernel_cache.py", Path(__file__)),
+    files += [("bce_grad/kernel_cache.py", Path(__file__)),
               ("bce_grad/api.py", Path(api.origin) if api and api.origin else Path(__file__))]
     for name, path in files:
         if path.is_file():

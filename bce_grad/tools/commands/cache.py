@@ -32,7 +32,7 @@ def run_info(args: argparse.Namespace) -> int:
     """Print where the cache is and what each subfolder holds."""
     del args
     from bce_grad import cache_root
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     root = cache_root.root()
     info = kernel_cache.cache_info()
@@ -53,7 +53,7 @@ def run_clear(args: argparse.Namespace) -> int:
     """Remove everything in the cache's subfolders but what a process is building now."""
     del args
     from bce_grad import cache_root
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     root = cache_root.root()
     done = kernel_cache.clear_all()

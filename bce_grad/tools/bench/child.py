@@ -47,7 +47,7 @@ def host_kernel_call(arrays: dict, reduction: str, soc: str) -> tuple[Callable[[
     from bce_grad.api import OP_TYPE
     from bce_grad.host_backend import launch, platform
     from bce_grad.host_backend.register import get_host_tiling
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
 
     x = arrays["x"]
     dtype = str(x.dtype)

@@ -173,7 +173,7 @@ def bandwidth() -> None:
     from bce_grad.api import OP_TYPE, binary_cross_entropy_backward
     from bce_grad.host_backend import launch, platform
     from bce_grad.host_backend.register import get_host_tiling
-    from bce_grad.tools import kernel_cache
+    from bce_grad import kernel_cache
     from bce_grad.tools.bench.child import make_inputs
 
     dev = tvm.cuda(0)

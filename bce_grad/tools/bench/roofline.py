@@ -48,7 +48,7 @@ def compiler() -> str:
     name = os.environ.get("CC", "").strip() or "gcc"
     path = shutil.which(name)
     if path is None:
-        raise OpError("E80000", f"bce-grad bench builds its roofline kernel (tools/bench/roofline.c) "
+        raise OpError("E80000", f"bce-grad bench builds its roofline kernel (bce_grad/tools/bench/roofline.c) "
                       f"with a C compiler that supports OpenMP, but [{name}] is not on PATH; "
                       f"install gcc or set the environment variable CC", param_name="CC")
     return path
@@ -75,7 +75,7 @@ def build_key(cc: str) -> str:
 def library_path(directory: Path | None = None) -> Path:
     """Where the built kernel lives (it may not exist yet)."""
     if directory is None:
-        from bce_grad.tools.kernel_cache import cache_dir
+        from bce_grad.kernel_cache import cache_dir
 
         directory = cache_dir() / "bench"
     return directory / f"roofline_{build_key(compiler())}.so"
