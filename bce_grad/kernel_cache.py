@@ -43,7 +43,9 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -390,6 +392,20 @@ def _warn(entry: Entry, reason: str) -> None:
                   f"({reason}); rebuilding it", KernelCacheWarning, stacklevel=4)
 
 
+#: Seconds a kernel compile runs before it says, once on stderr, what it compiles and why.
+COMPILE_NOTICE_S = 1.0
+
+
+def _say_compiling(entry: Entry, arrays: Mapping[str, np.ndarray], pattern: list, out_dtype: str,
+                   reduction: str, info: SocInfo) -> None:
+    dtypes = ", ".join(f"{name}={a.dtype}" for name, a in arrays.items())
+    shapes = " ".join("x".join(map(str, shape)) or "()" for shape in pattern)
+    print(f"bce_grad: compiling one kernel for {info.soc_version} ({dtypes} -> {out_dtype}, "
+          f"reduction={reduction}, canonical shapes {shapes}): no cached or shipped kernel serves "
+          f"this call; it is kept in {entry.directory} for later calls", file=sys.stderr,
+          flush=True)
+
+
 def _compile(entry: Entry, arrays: Mapping[str, np.ndarray], pattern: list[tuple[int, ...]],
              out_dtype: str, reduction: str, info: SocInfo) -> None:
     from bce_grad.host_backend.build import kernel_meta_at
@@ -449,7 +465,14 @@ def get_kernel(arrays: Mapping[str, np.ndarray], out_dtype: str, reduction: str,
             for path in (entry.json, entry.so, entry.obj):  # JSON first: never a JSON without its .so
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            _compile(entry, arrays, pattern, out_dtype, reduction, info)
+            announce = threading.Timer(COMPILE_NOTICE_S, _say_compiling,
+                                       (entry, arrays, pattern, out_dtype, reduction, info))
+            announce.daemon = True
+            announce.start()  # a compile that takes longer than a second says what and why
+            try:
+                _compile(entry, arrays, pattern, out_dtype, reduction, info)
+            finally:
+                announce.cancel()
             try:
                 kernel = _load(entry)
             except (FileNotFoundError, _Damaged) as err:

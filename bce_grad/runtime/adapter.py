@@ -21,7 +21,9 @@ import ctypes
 import hashlib
 import json
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -157,6 +159,29 @@ class PackageChoice:
             return 1
 
 
+class _Ticker:
+    """While in scope, says every :attr:`EVERY` seconds on stderr how long ``what`` has run."""
+
+    EVERY = 15.0
+
+    def __init__(self, what: str, start: float) -> None:
+        self._what, self._start = what, start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.EVERY):
+            print(f"{self._what} ({time.monotonic() - self._start:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    def __enter__(self) -> "_Ticker":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+
 def framework_cache_root(framework: str) -> Path:
     """``<cache root>/<framework>`` (:func:`bce_grad.cache_root.folder`): ``torch``,
     ``tensorflow`` or ``mindspore``."""
@@ -213,11 +238,20 @@ def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
         ffi = runtime_build._package_dir("tvm_ffi")  # dlpack/dlpack.h, as the runtime is built
         cmd = [cxx, *cxxflags, *compile_flags, f"-I{runtime_build.INCLUDE_DIR}",
                f"-I{ffi / 'include'}", str(source), "-o", str(out), *link_flags]
-        done = build_guard.run(cmd, cleanup=[out.parent], capture=True)
+        why = ("this install ships none" if not prebuilt.PREBUILT_DIR.is_dir() else
+               f"the one this install ships was built for another {framework}")
+        print(f"bce_grad: building the {framework} adapter for {identity.split(' -')[0]} with "
+              f"{cxx} ({why}); once per machine and version, 20-60 s", file=sys.stderr,
+              flush=True)
+        start = time.monotonic()
+        with _Ticker(f"bce_grad: still building the {framework} adapter", start):
+            done = build_guard.run(cmd, cleanup=[out.parent], capture=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout)[-3000:]
             raise OpError("E61001", f"building the {framework} adapter failed ({cxx} exited with "
                           f"{done.returncode}):\n{tail}", param_name=runtime_build.CXX_ENV)
+        print(f"bce_grad: built the {framework} adapter in {time.monotonic() - start:.1f} s",
+              file=sys.stderr, flush=True)
 
     folder = Path(root) if root is not None else framework_cache_root(framework.lower())
     return runtime_build.build_once(folder / f"{stem}-{key}.so", compile_to)

@@ -204,8 +204,8 @@ def test_short_lived_callers_leave_a_bounded_idle_pool(package, kind):
             threads = [threading.Thread(target=caller, args=(wave,)) for _ in range(20)]
             for t in threads: t.start()
             for t in threads: t.join()
+        time.sleep(1.0)  # joined threads finish leaving the kernel; idle workers sleep
         after = pool_threads()
-        time.sleep(1.0)  # idle workers sleep one second after the last call
         cpu0 = time.process_time()
         time.sleep(2.0)
         idle_cpu = time.process_time() - cpu0
