@@ -81,7 +81,7 @@ def mean_coefficient(shape, kind: str = "tiling", compute_dtype: str = "float32"
     return calc.type(cof)
 
 
-def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: np.ndarray,
+def binary_cross_entropy_grad_golden(*, x: np.ndarray, y: np.ndarray, grad_output: np.ndarray,
                                      weight: np.ndarray | None = None, reduction: str = "mean",
                                      compute_dtype: str = "float64",
                                      out_dtype: str | None = None,
@@ -91,6 +91,8 @@ def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: 
     ``out = grad_output * weight * (x - y) / max(x * (1 - x), 1e-12)``, times
     ``1/numel(x)`` when ``reduction == "mean"`` (0 when x is empty; rounded as
     :func:`mean_coefficient` says). y, grad_output and weight broadcast to x's shape.
+    Every argument is keyword-only: the operator's order (x, y, grad_output) and the API's
+    (grad_output, x, y) differ, and a positional call in the wrong one returned wrong numbers.
 
     Parameters
     ----------
@@ -117,7 +119,7 @@ def binary_cross_entropy_grad_golden(x: np.ndarray, y: np.ndarray, grad_output: 
     Examples
     --------
     >>> x = np.array([0.5]); y = np.array([0.0]); g = np.array([2.0])
-    >>> float(binary_cross_entropy_grad_golden(x, y, g, reduction="sum")[0])
+    >>> float(binary_cross_entropy_grad_golden(x=x, y=y, grad_output=g, reduction="sum")[0])
     4.0
     """
     if reduction not in REDUCTIONS:

@@ -28,8 +28,8 @@ def test_python_numbers_are_served_without_the_checked_path(monkeypatch, dtype, 
 
     monkeypatch.setattr(api, "_backward", checked_path)
     got = bce_grad.binary_cross_entropy_backward(1.5, x, y, 2, reduction)
-    want = binary_cross_entropy_grad_golden(x, y, np.array(1.5, dtype), np.array(2, dtype),
-                                            reduction, compute_dtype="float32",
+    want = binary_cross_entropy_grad_golden(x=x, y=y, grad_output=np.array(1.5, dtype), weight=np.array(2, dtype),
+                                            reduction=reduction, compute_dtype="float32",
                                             out_dtype=np.dtype(dtype).name)
     assert got.dtype == x.dtype
     assert got.tobytes() == want.tobytes()

@@ -120,5 +120,5 @@ def test_operator_is_vectorised_and_exact_per_target(cpu, dtype, tmp_path, monke
         g = rng.uniform(-2.0, 2.0, (1, shape[1])).astype(t)
         out = np.empty(shape, t)
         kernel([x, y, g, out])
-        want = binary_cross_entropy_grad_golden(x, y, g, None, "none", "float32", dtype)
+        want = binary_cross_entropy_grad_golden(x=x, y=y, grad_output=g, weight=None, reduction="none", compute_dtype="float32", out_dtype=dtype)
         assert np.array_equal(out.view(np.uint8), want.view(np.uint8)), f"{cpu} {dtype} {shape}"

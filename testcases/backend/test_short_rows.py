@@ -55,8 +55,8 @@ def test_short_rows_match_the_golden_bit_for_bit(rows, length, shapes, dtype):
     for reduction in ("none", "mean"):
         got = binary_cross_entropy_backward(arrays["grad_output"], arrays["x"], arrays["y"],
                                             arrays.get("weight"), reduction)
-        want = binary_cross_entropy_grad_golden(arrays["x"], arrays["y"], arrays["grad_output"],
-                                                arrays.get("weight"), reduction, "float32", dtype)
+        want = binary_cross_entropy_grad_golden(x=arrays["x"], y=arrays["y"], grad_output=arrays["grad_output"],
+                                                weight=arrays.get("weight"), reduction=reduction, compute_dtype="float32", out_dtype=dtype)
         assert got.shape == arrays["x"].shape and got.dtype == arrays["x"].dtype
         assert got.tobytes() == np.asarray(want).tobytes(), (reduction, dtype)
 

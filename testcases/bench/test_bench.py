@@ -188,7 +188,7 @@ def test_torch_row_takes_broadcast_inputs():
               "grad_output": rng.standard_normal((5, 1)).astype(np.float32),
               "weight": rng.uniform(0.5, 2, (3,)).astype(np.float32)}
     got = torch_call(arrays, "mean", 1)().numpy()
-    want = golden(x, arrays["y"], arrays["grad_output"], arrays["weight"], "mean")
+    want = golden(x=x, y=arrays["y"], grad_output=arrays["grad_output"], weight=arrays["weight"], reduction="mean")
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert isinstance(got, np.ndarray) and torch.get_num_threads() == 1
 

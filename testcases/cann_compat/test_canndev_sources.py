@@ -42,7 +42,7 @@ for dtype in ("float32", "float16"):
             if weighted:
                 a["weight"] = rng.uniform(0, 3, shape)
             a = {k: v.astype(dtype) for k, v in a.items()}
-            want = binary_cross_entropy_grad_golden(*a.values(), reduction=reduction,
+            want = binary_cross_entropy_grad_golden(**a, reduction=reduction,
                                                     compute_dtype="float32", out_dtype=dtype)
             for mode, entry in (("static", static), ("dynamic", dynamic)):
                 dims = list(shape) if mode == "static" else [-1, -1, -1]

@@ -58,7 +58,7 @@ def test_te_style_operator_matches_golden_bit_for_bit(cann_layer, tmp_path, dtyp
     flat = [a.reshape(-1) for a in arrays.values()]
     (out,), _ = run_like_frame(tmp_path / f"{name}.json", flat, [((arrays["x"].size,), np.dtype(dtype))])
     expected = binary_cross_entropy_grad_golden(
-        arrays["x"], arrays["y"], arrays["grad_output"], arrays.get("weight"), reduction,
+        x=arrays["x"], y=arrays["y"], grad_output=arrays["grad_output"], weight=arrays.get("weight"), reduction=reduction,
         compute_dtype="float32", out_dtype=dtype)
     np.testing.assert_array_equal(out.reshape(SHAPE).view(np.uint8), expected.view(np.uint8))
 
@@ -98,6 +98,6 @@ def test_project_dynamic_operator_is_tiled_by_its_host_tiling(cann_layer, tmp_pa
     (out,), rts = run_like_frame(tmp_path / "dyn_bce.json", list(arrays.values()),
                                  [(SHAPE, np.dtype("float32"))], tiling)
     assert ("cof" in rts.launches[0]["scalars"]) == (reduction == "mean")
-    expected = binary_cross_entropy_grad_golden(*arrays.values(), reduction,
+    expected = binary_cross_entropy_grad_golden(**arrays, reduction=reduction,
                                                 compute_dtype="float32")
     np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))

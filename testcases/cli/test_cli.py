@@ -56,7 +56,7 @@ def test_run_writes_the_golden(npy, tmp_path, reduction):
     arrays, paths = npy
     out = tmp_path / "out.npy"
     assert main(_args(paths, weight=paths["w"], reduction=reduction, out=out)) == 0
-    want = golden(arrays["x"], arrays["y"], arrays["g"], arrays["w"], reduction, "float32", "float32")
+    want = golden(x=arrays["x"], y=arrays["y"], grad_output=arrays["g"], weight=arrays["w"], reduction=reduction, compute_dtype="float32", out_dtype="float32")
     np.testing.assert_array_equal(np.load(out), want)
 
 
@@ -67,7 +67,7 @@ def test_run_casts_with_dtype(npy, tmp_path, dtype):
     assert main(_args(paths, dtype=dtype, soc="Ascend950PR_9599", out=out)) == 0
     np_dtype = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[dtype]
     cast = {k: arrays[k].astype(np_dtype) for k in ("x", "y", "g")}
-    want = golden(cast["x"], cast["y"], cast["g"], None, "mean", "float32", dtype)
+    want = golden(x=cast["x"], y=cast["y"], grad_output=cast["g"], weight=None, reduction="mean", compute_dtype="float32", out_dtype=dtype)
     saved = np.load(out)
     if dtype == "bfloat16":  # np.save keeps bfloat16's bits as |V2
         assert saved.dtype == np.dtype("V2")

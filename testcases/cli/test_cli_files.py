@@ -64,8 +64,9 @@ def test_bfloat16_npy_round_trips(inputs, tmp_path):
     out = tmp_path / "dx.npy"
     assert main(_run_args(paths, out=out, soc="Ascend910B1")) == 0
     got = np.load(out).view(BF16)
-    want = golden(*(arrays[k].astype(BF16) for k in ("x", "y", "g")), None, "mean", "float32",
-                  "bfloat16")
+    x, y, g = (arrays[k].astype(BF16) for k in ("x", "y", "g"))
+    want = golden(x=x, y=y, grad_output=g, reduction="mean", compute_dtype="float32",
+                  out_dtype="bfloat16")
     assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
     assert main(_run_args(paths, out=out, dtype="bfloat16")) == 0  # the hint the error gives
 

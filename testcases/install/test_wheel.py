@@ -137,7 +137,8 @@ def test_a_machine_without_a_compiler_runs_everything_with_zero_compiles(install
         x = rng.uniform(0.02, 0.98, (300, 257)).astype(np.float32)
         y = rng.uniform(0, 1, (300, 257)).astype(np.float32)
         g = rng.standard_normal((300, 1)).astype(np.float32)
-        want = bce_grad.binary_cross_entropy_grad_golden(x, y, g, compute_dtype="float32")
+        want = bce_grad.binary_cross_entropy_grad_golden(x=x, y=y, grad_output=g,
+                                                          compute_dtype="float32")
         api = bce_grad.binary_cross_entropy_backward(g, x, y)
         native = Runtime(default_package()).backward(g, x, y)
         assert api.tobytes() == want.tobytes() and native.tobytes() == want.tobytes()
@@ -181,7 +182,8 @@ def test_framework_adapters_from_the_wheel_compile_nothing(installed, tmp_path):
             "x = rng.uniform(0.02, 0.98, (8, 4)).astype(np.float32)\n"
             "y = rng.uniform(0, 1, (8, 4)).astype(np.float32)\n"
             "g = np.ones((), np.float32)\n"
-            "want = bce_grad.binary_cross_entropy_grad_golden(x, y, g, compute_dtype='float32')\n"
+            "want = bce_grad.binary_cross_entropy_grad_golden(x=x, y=y, grad_output=g, "
+            "compute_dtype='float32')\n"
             "got = {}\n" + "".join(calls[f] for f in frameworks) +
             "print(json.dumps({'where': bce_grad.__file__, "
             "'same': {k: v.tobytes() == want.tobytes() for k, v in got.items()}}))\n")

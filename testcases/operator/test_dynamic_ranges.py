@@ -55,8 +55,8 @@ def _run(json_path, arrays, reduction, dtype):
 def _check(json_path, shapes, reduction, dtype="float16", seed=0):
     arrays = _inputs(shapes, dtype, seed)
     out = _run(json_path, arrays, reduction, dtype)
-    want = golden(arrays["x"], arrays["y"], arrays["grad_output"], arrays.get("weight"),
-                  reduction, "float32", dtype)
+    want = golden(x=arrays["x"], y=arrays["y"], grad_output=arrays["grad_output"], weight=arrays.get("weight"),
+                  reduction=reduction, compute_dtype="float32", out_dtype=dtype)
     assert out.shape == arrays["x"].shape
     assert out.tobytes() == want.tobytes(), (shapes, np.abs(out.astype(float) - want).max())
 
@@ -98,8 +98,8 @@ def test_remembered_cases_stay_per_shapes(tmp_path, monkeypatch):
         arrays = _inputs([*shapes, None], "float16", seed)
         out = np.empty(shapes[0], np.float16)
         kernel([*arrays.values(), out])
-        want = golden(arrays["x"], arrays["y"], arrays["grad_output"], None, "none", "float32",
-                      "float16")
+        want = golden(x=arrays["x"], y=arrays["y"], grad_output=arrays["grad_output"], weight=None, reduction="none", compute_dtype="float32",
+                      out_dtype="float16")
         assert out.tobytes() == want.tobytes(), shapes
         case = kernel.case_for([*shapes, shapes[0]])["function"]
         assert chosen.setdefault(str(shapes), case) == case

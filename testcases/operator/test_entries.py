@@ -36,7 +36,7 @@ def test_static_kernel_matches_golden(reduction, tmp_path):
     g = rng.uniform(0.5, 1.5, (10,)).astype(np.float16)
     w = rng.uniform(0, 2, (6, 1)).astype(np.float16)
     out = _static_run("Ascend910A", x, y, g, w, reduction, tmp_path)
-    np.testing.assert_array_equal(out, golden(x, y, g, w, reduction, "float32", "float16",
+    np.testing.assert_array_equal(out, golden(x=x, y=y, grad_output=g, weight=w, reduction=reduction, compute_dtype="float32", out_dtype="float16",
                                               mean_cof="constant"))  # static: float32(1/numel)
 
 
@@ -49,11 +49,11 @@ def test_fp16_only_soc_computes_in_fp16(fp16_only_soc, tmp_path):
     y = np.concatenate([[0.0, 1.0, 1.0, 0.0], rng.uniform(0, 1, 60)]).astype(np.float16)
     g = np.ones_like(x)
     out = _static_run(fp16_only_soc, x, y, g, None, "sum", tmp_path)
-    want = golden(x, y, g, None, "sum", compute_dtype="float16")
+    want = golden(x=x, y=y, grad_output=g, weight=None, reduction="sum", compute_dtype="float16")
     np.testing.assert_array_equal(out, want)
     assert np.isnan(out[:2]).all()
     assert out[2] == -np.inf and out[3] == np.inf
-    fp32_path = golden(x, y, g, None, "sum", "float32", "float16")
+    fp32_path = golden(x=x, y=y, grad_output=g, weight=None, reduction="sum", compute_dtype="float32", out_dtype="float16")
     assert not np.array_equal(out[4:], fp32_path[4:]), "fp16 compute should round differently"
 
 
@@ -87,7 +87,7 @@ def test_nc1hwc0_tensors_compute_elementwise(tmp_path):
                      {**_desc(shape, "float16"), **five_hd}, "mean", "k_5hd")
     out = np.empty(shape, np.float16)
     Kernel(tmp_path / "k_5hd.json")([x, y, g, out])
-    np.testing.assert_array_equal(out, golden(x, y, g, None, "mean", "float32", "float16",
+    np.testing.assert_array_equal(out, golden(x=x, y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype="float16",
                                               mean_cof="constant"))
 
 

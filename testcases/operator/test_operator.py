@@ -24,11 +24,11 @@ def _run(data: dict, reduction: str, soc: str = "Ascend910B1", out_dtype: str | 
 
 def _check(out: np.ndarray, data: dict, reduction: str, dtype: str) -> None:
     """Bit for bit against the float32-compute golden; within ULP_TOLERANCE of float64."""
-    want = golden(data["x"], data["y"], data["grad_output"], data.get("weight"), reduction,
-                  "float32", dtype)
+    want = golden(x=data["x"], y=data["y"], grad_output=data["grad_output"], weight=data.get("weight"), reduction=reduction,
+                  compute_dtype="float32", out_dtype=dtype)
     assert out.dtype == want.dtype and out.shape == data["x"].shape
     np.testing.assert_array_equal(np.atleast_1d(out).view(np.uint8), np.atleast_1d(want).view(np.uint8))
-    exact = golden(data["x"], data["y"], data["grad_output"], data.get("weight"), reduction)
+    exact = golden(x=data["x"], y=data["y"], grad_output=data["grad_output"], weight=data.get("weight"), reduction=reduction)
     assert ulp_distance(np.atleast_1d(out), np.atleast_1d(exact)).max() <= ULP_TOLERANCE[dtype]
 
 
@@ -93,7 +93,7 @@ def test_edge_values(dtype):
     data = {"x": x.astype(DTYPES[dtype]), "y": y.astype(DTYPES[dtype]),
             "grad_output": np.ones_like(x).astype(DTYPES[dtype])}
     out = _run(data, "none")
-    want = golden(data["x"], data["y"], data["grad_output"], None, "none", "float32", dtype)
+    want = golden(x=data["x"], y=data["y"], grad_output=data["grad_output"], weight=None, reduction="none", compute_dtype="float32", out_dtype=dtype)
     np.testing.assert_array_equal(out.astype(np.float64), want.astype(np.float64))
     assert out[0] == 0 and out[1] == 0, "x == y in {0, 1} gives 0, not NaN (eps in float32)"
     assert np.isnan(out[7]) and np.isnan(out[8])
@@ -110,7 +110,7 @@ def test_mixed_dtypes_promote(dtypes, promoted):
     data = {name: arr.astype(DTYPES[d]) for (name, arr), d in zip(base.items(), dtypes)}
     out = _run(data, "sum")
     assert str(out.dtype) == promoted
-    want = golden(data["x"], data["y"], data["grad_output"], None, "sum", "float32", promoted)
+    want = golden(x=data["x"], y=data["y"], grad_output=data["grad_output"], weight=None, reduction="sum", compute_dtype="float32", out_dtype=promoted)
     np.testing.assert_array_equal(out.view(np.uint8), want.view(np.uint8))
 
 
@@ -118,8 +118,8 @@ def test_out_dtype_is_honoured():
     data = make_inputs(np.random.default_rng(16), "float32", {"x": (8,), "y": (8,), "grad_output": (8,)})
     out = _run(data, "none", out_dtype="float16")
     assert out.dtype == np.float16
-    np.testing.assert_array_equal(out, golden(data["x"], data["y"], data["grad_output"], None,
-                                              "none", "float32", "float16"))
+    np.testing.assert_array_equal(out, golden(x=data["x"], y=data["y"], grad_output=data["grad_output"], weight=None,
+                                              reduction="none", compute_dtype="float32", out_dtype="float16"))
 
 
 def test_reduction_enum_matches_names():

@@ -22,9 +22,9 @@ def make_call(seed: int, dtype: str, gshape=(4, 8), wshape=None, xshape=(4, 8)):
 
 def golden(x, y, g, w, reduction, out_dtype):
     """The float32-compute golden, rounded once to ``out_dtype``."""
-    return binary_cross_entropy_grad_golden(np.asarray(x), np.asarray(y), np.asarray(g),
-                                            None if w is None else np.asarray(w), reduction,
-                                            "float32", out_dtype)
+    return binary_cross_entropy_grad_golden(x=np.asarray(x), y=np.asarray(y), grad_output=np.asarray(g),
+                                            weight=None if w is None else np.asarray(w), reduction=reduction,
+                                            compute_dtype="float32", out_dtype=out_dtype)
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:

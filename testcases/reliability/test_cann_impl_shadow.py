@@ -45,7 +45,7 @@ CALL = textwrap.dedent("""
     y = rng.uniform(0.0, 1.0, (37, 129)).astype(np.float32)
     g = rng.standard_normal((37, 129)).astype(np.float32)
     got = bce_grad.binary_cross_entropy_backward(g, x, y, reduction="mean", soc="Ascend910B1")
-    want = bce_grad.binary_cross_entropy_grad_golden(x, y, g, reduction="mean",
+    want = bce_grad.binary_cross_entropy_grad_golden(x=x, y=y, grad_output=g, reduction="mean",
                                                      compute_dtype="float32")
     assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape)
     assert got.tobytes() == want.tobytes(), "not bit-exact"

@@ -39,7 +39,8 @@ PRELUDE = textwrap.dedent(f"""
 
     def expected(seed=0):
         g, x, y = inputs(seed)
-        return binary_cross_entropy_grad_golden(x, y, g, reduction="sum", compute_dtype="float32")
+        return binary_cross_entropy_grad_golden(x=x, y=y, grad_output=g, reduction="sum",
+                                                compute_dtype="float32")
 
     def call(kind, seed=0):
         g, x, y = inputs(seed)

@@ -44,8 +44,9 @@ def test_wrong_golden_fails_precision_case(tmp_path):
     # The public CANN golden's bug: "mean" never scales by 1/numel(x).
     path = write_case_file(tmp_path, "wrong_golden", """
         def unscaled_golden(x, y, grad_output, weight, output, reduction="mean"):
-            return binary_cross_entropy_grad_golden(x["value"], y["value"], grad_output["value"],
-                                                    None, "sum")
+            return binary_cross_entropy_grad_golden(x=x["value"], y=y["value"],
+                                                    grad_output=grad_output["value"],
+                                                    reduction="sum")
 
         for name, func in (("right", calc_expect_func), ("wrong", unscaled_golden)):
             ut_case.add_precision_case("Ascend910B1", {

@@ -32,7 +32,7 @@ def test_warm_calls_go_straight_to_the_runtime(monkeypatch):
     monkeypatch.setattr(api, "_backward", no_python_path)
     again = api.binary_cross_entropy_backward(g, x, y, None, "mean")
     np.testing.assert_array_equal(again, first)
-    np.testing.assert_array_equal(again, golden(x, y, g, None, "mean", "float32", "float32"))
+    np.testing.assert_array_equal(again, golden(x=x, y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype="float32"))
     out = np.empty_like(x)
     assert api.binary_cross_entropy_backward(g, x, y, None, 1, out=out) is out
 
@@ -72,7 +72,7 @@ def test_mixed_dtypes_and_out_dtype_through_the_runtime():
     x16 = x.astype(np.float16)
     for _ in range(2):  # compile + register, then the runtime alone
         got = api.binary_cross_entropy_backward(g, x16, y, None, "mean", out_dtype="float16")
-        want = golden(x16.astype(np.float32), y, g, None, "mean", "float32", "float16")
+        want = golden(x=x16.astype(np.float32), y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype="float16")
         np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
 
 
@@ -117,8 +117,8 @@ x = np.full((4, 4), 0.3, np.float32)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     for _ in range(3):
-        assert (f(1.0, x, x * 0, None, "sum") == golden(x, x * 0, np.float32(1), None, "sum",
-                                                         "float32")).all()
+        assert (f(1.0, x, x * 0, None, "sum") == golden(x=x, y=x * 0, grad_output=np.float32(1),
+                                                         reduction="sum", compute_dtype="float32")).all()
 print("warnings:", [str(w.message)[:60] for w in caught])
 """
     env = dict(os.environ, BCE_GRAD_CACHE=str(tmp_path / "cache"))

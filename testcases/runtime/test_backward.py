@@ -37,7 +37,7 @@ def _bits(a):
 
 
 def assert_bit_exact(got, g, x, y, w, reduction, dtype):
-    want = golden(x, y, g, w, reduction, "float32", dtype)
+    want = golden(x=x, y=y, grad_output=g, weight=w, reduction=reduction, compute_dtype="float32", out_dtype=dtype)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(_bits(got), _bits(want))
 

@@ -68,7 +68,7 @@ def test_aot_cli_writes_a_package_the_runtime_serves(tmp_path, capsys, runtime_l
         x = np.linspace(0.1, 0.9, 10, dtype=np.float32)
         g = np.array(2.0, np.float32)
         got = rt.backward(g, x, x[::-1].copy(), None, "mean")
-        np.testing.assert_array_equal(got, golden(x, x[::-1], g, None, "mean", "float32", "float32"))
+        np.testing.assert_array_equal(got, golden(x=x, y=x[::-1], grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype="float32"))
     args = parser.parse_args(argv)  # a second run reuses every kernel
     assert args.func(args) == 0
     assert "(5 reused, 0 to compile" in capsys.readouterr().err

@@ -52,7 +52,7 @@ def test_minimal_package_is_built_once_and_serves_every_float32_pattern(
     y, g = np.full((3, 1, 5), 0.25, np.float32), np.full((2, 1, 4, 1), 2.0, np.float32)
     with Runtime(path, library=runtime_library) as rt:
         got = rt.backward(g, x, y, None, "mean")
-    np.testing.assert_array_equal(got, golden(x, y, g, None, "mean", "float32", "float32"))
+    np.testing.assert_array_equal(got, golden(x=x, y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype="float32"))
 
 
 def test_failed_build_names_its_process(fresh_packages, monkeypatch):

@@ -63,9 +63,9 @@ def _bits(a):
 
 def _check(rt, g, x, y, w, reduction, out_dtype=None):
     got = rt.backward(g, x, y, w, reduction, out_dtype=out_dtype)
-    want = golden(x.astype(np.float32), y.astype(np.float32), g.astype(np.float32),
-                  None if w is None else w.astype(np.float32), reduction, "float32",
-                  out_dtype or str(x.dtype))
+    want = golden(x=x.astype(np.float32), y=y.astype(np.float32), grad_output=g.astype(np.float32),
+                  weight=None if w is None else w.astype(np.float32), reduction=reduction, compute_dtype="float32",
+                  out_dtype=out_dtype or str(x.dtype))
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(_bits(got), _bits(want))
 
@@ -114,8 +114,8 @@ def test_mixed_dtypes_and_out_dtype_run_the_float32_kernels_exactly(generic):
     w = rng.uniform(0.1, 2, (4, 6)).astype(np.float16)
     for out_dtype in ("float32", "float16", "bfloat16"):
         got = generic.backward(g, x, y, w, "mean", out_dtype=out_dtype)
-        want = golden(x.astype(np.float32), y.astype(np.float32), g, w.astype(np.float32), "mean",
-                      "float32", out_dtype)
+        want = golden(x=x.astype(np.float32), y=y.astype(np.float32), grad_output=g, weight=w.astype(np.float32), reduction="mean",
+                      compute_dtype="float32", out_dtype=out_dtype)
         np.testing.assert_array_equal(_bits(got), _bits(want))
     x32 = x.astype(np.float32)  # uniform float32 inputs, a float16 result
     _check(generic, g, x32, y.astype(np.float32), None, "sum", out_dtype="float16")

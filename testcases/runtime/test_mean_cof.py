@@ -91,8 +91,8 @@ def _inputs(dtype, shape=DIFFERS):
 
 
 def _goldens(x, y, g, dtype):
-    tiled = golden(x, y, g, None, "mean", "float32", dtype, mean_cof="tiling")
-    constant = golden(x, y, g, None, "mean", "float32", dtype, mean_cof="constant")
+    tiled = golden(x=x, y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype=dtype, mean_cof="tiling")
+    constant = golden(x=x, y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float32", out_dtype=dtype, mean_cof="constant")
     if dtype == "float32":  # a float16 result mostly rounds the 1-ulp difference away
         assert not np.array_equal(tiled, constant), "the shape should show CANN's 1-ulp difference"
     return tiled, constant
@@ -176,6 +176,6 @@ def test_fp16_only_soc_tiling_rounds_cof_to_float16(fp16_only_soc, tmp_path):
     kernel, out = _entry_run(dynamic_entry, (-1,), x, y, g, tmp_path, "dyn_fp16",
                              soc=fp16_only_soc, scalars=scalars)
     assert kernel.meta["compile_info"]["reduce_mean_cof_dtype"] == "float16"
-    want = golden(x, y, g, None, "mean", compute_dtype="float16", mean_cof="tiling")
+    want = golden(x=x, y=y, grad_output=g, weight=None, reduction="mean", compute_dtype="float16", mean_cof="tiling")
     np.testing.assert_array_equal(out, want)
     assert math.isclose(scalars["cof"], 1 / 77, rel_tol=1e-3)

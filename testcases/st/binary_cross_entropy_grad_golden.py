@@ -24,6 +24,6 @@ def calc_expect_func(x: dict, y: dict, grad_output: dict, weight: dict | None = 
     out_dtype = (output or {}).get("dtype", x["dtype"])
     out_dtype = {"float": "float32"}.get(out_dtype, out_dtype)
     return binary_cross_entropy_grad_golden(
-        x["value"], y["value"], grad_output["value"],
-        None if weight is None else weight["value"], reduction, compute_dtype="float64",
+        x=x["value"], y=y["value"], grad_output=grad_output["value"],
+        weight=None if weight is None else weight["value"], reduction=reduction, compute_dtype="float64",
         out_dtype=out_dtype)

@@ -53,7 +53,8 @@ def test_st_wrong_golden_fails(tmp_path, capsys):
     (tmp_path / "unscaled.py").write_text(
         "from bce_grad.golden import binary_cross_entropy_grad_golden as g\n"
         "def calc_expect_func(x, y, grad_output, weight=None, output=None, reduction='mean'):\n"
-        "    return g(x['value'], y['value'], grad_output['value'], weight and weight['value'], 'sum')\n")
+        "    return g(x=x['value'], y=y['value'], grad_output=grad_output['value'],\n"
+        "             weight=weight and weight['value'], reduction='sum')\n")
     cases = json.loads(CASE_FILE.read_text())[:1]
     cases[0]["calc_expect_func_file"] = "unscaled.py:calc_expect_func"
     case_json = tmp_path / "wrong.json"

@@ -80,5 +80,5 @@ def calc_expect_func(x: dict, y: dict, grad_output: dict, weight: dict | None, o
     """
     out_dtype = {"float": "float32"}.get(output["dtype"], output["dtype"])
     return binary_cross_entropy_grad_golden(
-        x["value"], y["value"], grad_output["value"], None if weight is None else weight["value"],
-        reduction, compute_dtype="float64", out_dtype=out_dtype)
+        x=x["value"], y=y["value"], grad_output=grad_output["value"], weight=None if weight is None else weight["value"],
+        reduction=reduction, compute_dtype="float64", out_dtype=out_dtype)

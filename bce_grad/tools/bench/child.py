@@ -132,7 +132,7 @@ def run_case(case: dict, plan: dict) -> list[dict]:
         if plan.get("numpy"):
             golden_repeats = min(repeats, plan.get("numpy_repeats", 5))
             timing = measure(lambda: binary_cross_entropy_grad_golden(
-                x, y, g, w, reduction, "float32", case["dtype"]), golden_repeats)
+                x=x, y=y, grad_output=g, weight=w, reduction=reduction, compute_dtype="float32", out_dtype=case["dtype"]), golden_repeats)
             records.append(make_record("numpy", case, reduction, 1, golden_repeats, timing, nbytes))
     return records
 

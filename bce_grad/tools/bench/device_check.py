@@ -126,9 +126,9 @@ def bit_exact() -> int:
                     if weight:
                         shapes["weight"] = shape_x
                     a = make_inputs({"dtype": dtype, "shapes": shapes})
-                    want = binary_cross_entropy_grad_golden(a["x"], a["y"], a["grad_output"],
-                                                            a.get("weight"), reduction,
-                                                            "float32", dtype)
+                    want = binary_cross_entropy_grad_golden(x=a["x"], y=a["y"], grad_output=a["grad_output"],
+                                                            weight=a.get("weight"), reduction=reduction,
+                                                            compute_dtype="float32", out_dtype=dtype)
                     runs = {"numpy": a}
                     if torch is not None:
                         runs["torch cuda"] = {n: _to_torch_cuda(torch, v) for n, v in a.items()}

@@ -117,11 +117,11 @@ def run(args: argparse.Namespace) -> int:
                                               data["weight"], reduction, soc=soc)
                 times.append(time.perf_counter() - start)
             steady = statistics.median(times)
-            want = binary_cross_entropy_grad_golden(data["x"], data["y"], data["grad_output"],
-                                                    data["weight"], reduction, "float32", dtype)
+            want = binary_cross_entropy_grad_golden(x=data["x"], y=data["y"], grad_output=data["grad_output"],
+                                                    weight=data["weight"], reduction=reduction, compute_dtype="float32", out_dtype=dtype)
             exact = np.array_equal(out.view(np.uint8), want.view(np.uint8))
-            ref64 = binary_cross_entropy_grad_golden(data["x"], data["y"], data["grad_output"],
-                                                     data["weight"], reduction, "float64")
+            ref64 = binary_cross_entropy_grad_golden(x=data["x"], y=data["y"], grad_output=data["grad_output"],
+                                                     weight=data["weight"], reduction=reduction, compute_dtype="float64")
             ulps = int(ulp_distance(out, ref64).max()) if out.size else 0
             nbytes = sum(a.nbytes for a in data.values()) + out.nbytes
             failed += not exact
