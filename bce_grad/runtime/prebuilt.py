@@ -15,6 +15,7 @@ as an editable checkout does for everything. An editable checkout has no ``_preb
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -59,19 +60,27 @@ def package_dir(soc_version: str, set_name: str | None = None) -> Path | None:
     """
     if not serves(soc_version):
         return None
+    for level in LEVELS:
+        path = PREBUILT_DIR / "packages" / level
+        if set_name in (None, LEVEL_SETS[level]) and _runs_here(str(path)):
+            return path
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _runs_here(path: str) -> bool:
+    """Whether the shipped package at ``path`` opens on this CPU (asked once per process: the
+    CPU and the installed files do not change; ``default_package`` asks on every resolution)."""
     from bce_grad.host_backend.errors import OpError
     from bce_grad.runtime.native import Runtime
 
-    for level in LEVELS:
-        path = PREBUILT_DIR / "packages" / level
-        if not (path / "manifest.json").is_file() or set_name not in (None, LEVEL_SETS[level]):
-            continue
-        try:
-            Runtime(path).close()  # refuses a package that needs CPU features this one lacks
-        except OpError:
-            continue
-        return path
-    return None
+    if not os.path.isfile(os.path.join(path, "manifest.json")):
+        return False
+    try:
+        Runtime(path).close()  # refuses a package that needs CPU features this one lacks
+    except OpError:
+        return False
+    return True
 
 
 #: The framework adapters a wheel may ship: (import name, the module whose library_path()
