@@ -42,7 +42,7 @@ STOP_GRACE_S = 1.5
 
 #: The supervisor (run with ``python -I -c``): argv = caller pid, JSON list of temp paths, command.
 _SUPERVISOR = r"""
-import ctypes, json, os, shutil, signal, subprocess, sys
+import ctypes, json, os, shutil, signal, subprocess, sys, time
 parent, cleanup, argv = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3:]
 def stop(signum, frame):
     raise SystemExit(128 + signum)
@@ -66,8 +66,15 @@ finally:
         except ProcessLookupError:
             pass
         child.wait()
-        for path in cleanup:
-            shutil.rmtree(path, ignore_errors=True)
+        # the group's other members (pool workers, the compiler) may still finish a system call
+        # that adds a file to a folder being removed: remove until nothing is left (bounded)
+        deadline = time.monotonic() + 1.0
+        while True:
+            for path in cleanup:
+                shutil.rmtree(path, ignore_errors=True)
+            if not any(os.path.lexists(path) for path in cleanup) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
 """
 
 

@@ -8,11 +8,13 @@ was lost with the temporary folder.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -168,3 +170,49 @@ def test_sigint_during_the_first_torch_backward_raises_keyboard_interrupt(tmp_pa
     assert stderr.rstrip().splitlines()[-1] == "KeyboardInterrupt", stderr[-2000:]
     assert "E61001" not in stderr and "RuntimeError" not in stderr, stderr[-2000:]
     _assert_nothing_left_but_kernels(cache)
+
+
+#: A build whose process leaves a writer behind (in a session of its own, so the supervisor's
+#: group kill misses it): it adds files to the build's folder for 0.3 s after the build died, as
+#: a pool worker or the linker still finishing a system call after the SIGKILL does.
+_LINGERING_WRITER = r"""
+import os, subprocess, sys, time
+folder = sys.argv[1]
+writer = ("import itertools, os, sys, time\n"
+          "parent, end = os.getppid(), float('inf')\n"
+          "for i in itertools.count():\n"
+          "    if os.getppid() != parent:  # the build is gone: 0.3 s more of writing\n"
+          "        end = min(end, time.monotonic() + 0.3)\n"
+          "    if time.monotonic() > end:\n"
+          "        break\n"
+          "    try:\n"
+          "        open(os.path.join(sys.argv[1], str(i)), 'w').close()\n"
+          "    except FileNotFoundError:\n"
+          "        break\n")
+proc = subprocess.Popen([sys.executable, "-c", writer, folder], start_new_session=True)
+open(os.path.join(folder, "writer.pid"), "w").write(str(proc.pid))
+time.sleep(600)
+"""
+
+
+def test_a_stopped_build_removes_its_folder_while_a_straggler_still_writes_into_it(tmp_path):
+    from bce_grad.runtime import build_guard
+
+    work = tmp_path / "work"
+    work.mkdir()
+    children = build_guard.Children()
+    runner = threading.Thread(target=children.run, kwargs=dict(
+        argv=[sys.executable, "-c", _LINGERING_WRITER, str(work)], cleanup=[work]))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while len(list(work.glob("*"))) < 100:  # the writer is busy
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    writer = int((work / "writer.pid").read_text())
+    try:
+        children.stop()
+        runner.join(10)
+        assert not work.exists(), f"left {len(list(work.iterdir()))} files"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(writer, signal.SIGKILL)
