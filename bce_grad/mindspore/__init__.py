@@ -12,8 +12,8 @@
   GRAPH_MODE and PyNative mode, with static or dynamic shapes (``set_inputs`` with ``None`` dims).
 - :class:`BinaryCrossEntropy` ``(reduction="mean")``: ``ops.binary_cross_entropy``'s forward whose
   ``bprop`` uses the op, so ``mindspore.grad`` of a network using it runs the op.
-- :func:`set_package`: which kernel package the kernels run (default:
-  ``bce_grad.runtime.default_package()``, ``$BCE_GRAD_PACKAGE`` when set).
+- :func:`set_package`: which kernel package the kernels run (default: a ready one,
+  ``$BCE_GRAD_PACKAGE`` when set, else each kernel compiled on the first call that needs it).
 - :func:`last_error`: the latest kernel failure's message (MindSpore does not show it).
 
 Differences from MindSpore's own CPU ``BinaryCrossEntropyGrad``: y, grad_output and weight

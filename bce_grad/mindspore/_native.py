@@ -7,8 +7,8 @@ later ``dlopen``s the same file by path and gets the same, bound, library: its k
 no Python and take no GIL.
 
 Which package: the one given to :func:`set_package`, else
-``bce_grad.runtime.default_package(soc)`` (``$BCE_GRAD_PACKAGE`` when set, else one built on first
-use under the cache).
+``bce_grad.runtime.packages.ready_package(soc)``, else one that compiles each kernel on the first
+call that needs it (:class:`~bce_grad.runtime.adapter.PackageChoice`).
 """
 from __future__ import annotations
 

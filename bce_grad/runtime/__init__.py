@@ -10,8 +10,10 @@
   sources, compiler and TVM version).
 - :mod:`~bce_grad.runtime.native`: the ctypes binding, :class:`Runtime` on numpy arrays.
 - :mod:`~bce_grad.runtime.kernel_set`: which kernels a package holds and how ``aot`` builds it.
-- :mod:`~bce_grad.runtime.packages`: :func:`default_package`, the package frameworks use
-  (``$BCE_GRAD_PACKAGE``, else built on first use under the cache; ``$BCE_GRAD_PACKAGE_SET``).
+- :mod:`~bce_grad.runtime.packages`: :func:`default_package` (``$BCE_GRAD_PACKAGE``, a wheel's
+  shipped package, else built now under the cache; ``$BCE_GRAD_PACKAGE_SET``) and
+  ``ready_package``, the one frameworks use when it exists (else they compile each kernel on the
+  first call that needs it).
 
 Example
 -------

@@ -3,8 +3,9 @@
 Two pieces, each written once:
 
 * :class:`PackageChoice`: which kernel package an adapter's C++ kernels use (the one given to
-  ``set_package``, else :func:`bce_grad.runtime.packages.default_package`, which honours
-  ``$BCE_GRAD_PACKAGE`` and otherwise builds one on first use), the opened
+  ``set_package``, else :func:`bce_grad.runtime.packages.ready_package`: ``$BCE_GRAD_PACKAGE``,
+  a binary wheel's shipped package, one built before; where none is ready, one that compiles
+  each kernel on the first call that needs it: never a package inside a call), the opened
   :class:`bce_grad.runtime.Runtime` per package directory (kept open for the process: C++ holds
   its handle), and the *resolver*: a ctypes callback an adapter's C++ code calls on its first call
   in the process to get the package handle and the runtime's entry points. After that call the
@@ -95,19 +96,20 @@ class PackageChoice:
             self._soc = soc
             self._last = None
 
-    def package_dir(self) -> Path:
-        """The chosen package, else :func:`bce_grad.runtime.packages.default_package` for the SoC.
+    def package_dir(self) -> Path | None:
+        """The chosen package, else the one ready for the SoC
+        (:func:`bce_grad.runtime.packages.ready_package`), else None: none is ready.
 
         Raises
         ------
         OpError
-            As ``default_package`` raises (E61001 when a package cannot be built or found).
+            As ``ready_package`` raises (E80000 naming an unusable variable).
         """
         if self._package is not None:
             return Path(self._package)
-        from bce_grad.runtime.packages import default_package
+        from bce_grad.runtime.packages import ready_package
 
-        return Path(default_package(self._soc))
+        return ready_package(self._soc)
 
     def _inputs(self) -> tuple:
         """What :meth:`package_dir` depends on: the choice, this context's SoC and target, and
@@ -120,16 +122,34 @@ class PackageChoice:
     def runtime(self):
         """The opened :class:`bce_grad.runtime.Runtime` of :meth:`package_dir` (opened once).
 
+        Where no package is ready, an in-memory package over the kernel cache that compiles each
+        kernel on the first call that needs it (one kernel, about a second, never a package:
+        :meth:`bce_grad.runtime.cache_package.CachePackage.compile_on_miss`).
+
         The last resolution is reused while what it depended on (:meth:`_inputs`) is unchanged and
-        its ``manifest.json`` still exists (a removed package is found or built again), so a call
-        costs a dictionary of environment reads and one ``stat``, not a path resolution.
+        its ``manifest.json`` still exists (a removed package is found again), so a call costs a
+        dictionary of environment reads and one ``stat``, not a path resolution.
         """
         with self.lock:
             inputs = self._inputs()
             last = self._last
-            if last is not None and last[0] == inputs and os.path.isfile(last[1]):
+            if last is not None and last[0] == inputs and (last[1] is None or
+                                                           os.path.isfile(last[1])):
                 return last[2]
-            path = str(self.package_dir().resolve())
+            found = self.package_dir()
+            if found is None:
+                from bce_grad.host_backend import platform
+                from bce_grad.host_backend.soc_table import soc_info
+
+                soc = (soc_info(self._soc) if self._soc else platform.current_soc()).soc_version
+                opened = self._runtimes.get(soc)
+                if opened is None:
+                    from bce_grad.runtime.cache_package import CachePackage
+
+                    opened = self._runtimes[soc] = CachePackage(soc, {}).compile_on_miss().runtime
+                self._last = (inputs, None, opened)
+                return opened
+            path = str(found.resolve())
             opened = self._runtimes.get(path)
             if opened is None:
                 from bce_grad.runtime import Runtime
@@ -151,12 +171,9 @@ class PackageChoice:
             package[0], backward[0], last_error[0] = self.entry_points()
             return 0
         except BaseException as err:  # noqa: BLE001 - nothing may cross the C boundary
-            text = str(err) if isinstance(err, OpError) else \
-                f"[E61001] In op[binary_cross_entropy_grad], opening the kernel package failed: " \
-                f"{type(err).__name__}: {err}"
-            data = text.encode(errors="replace")[:max(int(size), 1) - 1]
-            ctypes.memmove(message, data, len(data))
-            return 1
+            from bce_grad.runtime.native import report_to_c
+
+            return report_to_c(err, "opening the kernel package", message, size)
 
 
 class _Ticker:

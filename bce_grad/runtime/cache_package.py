@@ -108,6 +108,25 @@ class CachePackage:
             "pattern": key, "so": str(json_path.with_suffix(".so")), "json": str(json_path),
             "watch": True, "lock": str(json_path.with_suffix(".lock"))})
 
+    def compile_on_miss(self) -> "CachePackage":
+        """Serve every call: one that no kernel serves compiles its kernel into the kernel cache
+        (:func:`bce_grad.kernel_cache.get_kernel`, which says so past a second), registers it
+        and runs. The framework adapters' package where none is ready. Returns ``self``."""
+        self.runtime.set_miss_handler(self._build_missing)
+        return self
+
+    def _build_missing(self, need: dict) -> None:
+        """The miss handler: build and register the kernel of ``need`` (``bce_grad_miss_fn``)."""
+        from bce_grad.host_backend.soc_table import soc_info
+        from bce_grad import kernel_cache
+
+        arrays = {name: np.broadcast_to(np.zeros((), native._np_dtype(dtype)), shape)
+                  for name, dtype, shape in zip(need["inputs"], need["dtypes"], need["shapes"])}
+        kernel, pattern = kernel_cache.get_kernel(arrays, need["output"], need["reduction"],
+                                                  soc_info(self.soc_version))
+        self.register(kernel.json_path, kernel.meta, list(need["dtypes"]), need["output"],
+                      need["reduction"], pattern)
+
     def try_backward(self, grad_output: Any, x: Any, y: Any, weight: Any, reduction: Any,
                      out: Any) -> np.ndarray | None:
         """The result when the runtime serves this call as it stands, else None (no error)."""

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import ml_dtypes
 import numpy as np
@@ -24,7 +24,10 @@ from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 #: aclnn's reduction enum, as the C header's bce_grad_reduction.
 REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 OPEN_EAGER = 1
-ABI_VERSION = 2
+#: The C ABI this binding speaks: the header's BCE_GRAD_RUNTIME_ABI_VERSION (its one home).
+ABI_VERSION = int(re.search(r"^#define BCE_GRAD_RUNTIME_ABI_VERSION (\d+)$",
+                            (Path(__file__).parent / "include" / "bce_grad_runtime.h").read_text(),
+                            re.M).group(1))
 #: bce_grad_status values.
 OK, ERR_ARGUMENT, ERR_NO_KERNEL, ERR_PACKAGE, ERR_LAUNCH, ERR_INTERNAL = range(6)
 MAX_RANK = 8
@@ -128,6 +131,12 @@ def _open(path: str) -> ctypes.CDLL:
         raise _unloadable(path, err) from None
 
 
+#: ``int miss(void* ctx, const char* need_json, char* message, size_t size)``
+#: (``bce_grad_miss_fn``).
+MISS_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
+                                ctypes.c_size_t)
+
+
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     """Declare the C ABI's signatures on an opened runtime library."""
     path = lib._name
@@ -150,6 +159,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.bce_grad_backward_on.argtypes = [ptr, tensor, tensor, tensor, tensor, ctypes.c_int, tensor,
                                          ptr]
     lib.bce_grad_adopt_kernel.argtypes = [ctypes.c_char_p]
+    lib.bce_grad_package_set_miss_handler.argtypes = [ptr, MISS_HANDLER, ptr]
     lib.bce_grad_pool_size.restype = ctypes.c_int
     lib.bce_grad_tiling.argtypes = [
         ctypes.c_int, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.POINTER(ctypes.c_int64)),
@@ -202,6 +212,29 @@ def tiling(shapes: Sequence[Sequence[int]], reduction: str | int = "mean",
     return canon, (cof.value if has_cof.value else None)
 
 
+def report_to_c(err: BaseException, doing: str, message: int, size: int) -> int:
+    """Write ``err`` as a CANN-coded text into a C callback's ``message`` buffer (``size`` bytes,
+    NUL-terminated, truncated); returns 1, the callback's failure status. An :class:`OpError`
+    keeps its own text; anything else becomes E61001 saying what failed (``doing``)."""
+    text = str(err) if isinstance(err, OpError) else \
+        f"[E61001] In op[binary_cross_entropy_grad], {doing} failed: {type(err).__name__}: {err}"
+    data = text.encode(errors="replace")[:max(int(size), 1) - 1]
+    ctypes.memmove(message, data + b"\0", len(data) + 1)
+    return 1
+
+
+#: Per thread: whether a miss handler was interrupted (Ctrl-C) since :func:`take_interrupt`.
+_interrupted = threading.local()
+
+
+def take_interrupt() -> bool:
+    """Whether a miss handler on this thread was stopped by ``KeyboardInterrupt`` since the last
+    ask (the C call it served then failed): a Python caller re-raises it (cleared here)."""
+    pending = getattr(_interrupted, "pending", False)
+    _interrupted.pending = False
+    return pending
+
+
 class Runtime:
     """A kernel package opened in the native runtime.
 
@@ -247,6 +280,28 @@ class Runtime:
         (plus ``watch`` and ``lock``, see ``bce_grad_package_add_kernel``); loaded now."""
         _check(self._lib, self._lib.bce_grad_package_add_kernel(
             self._handle, json.dumps(entry).encode()))
+
+    def set_miss_handler(self, handler: Callable[[dict], None] | None) -> None:
+        """Have a call that no kernel serves ask ``handler`` first (None: no handler).
+
+        ``handler(need)`` gets the call's needs (``bce_grad_miss_fn``'s JSON: ``inputs``,
+        ``dtypes``, ``output``, ``reduction`` and the canonical ``shapes``) on the calling
+        thread and adds a kernel that serves them (:meth:`add_kernel`); the call then looks
+        again. An exception fails the call with ``ERR_NO_KERNEL`` and the exception's text (an
+        :class:`OpError`'s as it is). Set it before other threads use this runtime.
+        """
+        def miss(ctx, need, message, size):
+            try:
+                handler(json.loads(need))
+                return 0
+            except BaseException as err:  # noqa: BLE001 - nothing may cross the C boundary
+                if isinstance(err, KeyboardInterrupt):
+                    _interrupted.pending = True  # for the adapter's Python caller to re-raise
+                return report_to_c(err, "building the kernel the call needs", message, size)
+
+        self._miss = MISS_HANDLER() if handler is None else MISS_HANDLER(miss)  # C holds it
+        _check(self._lib, self._lib.bce_grad_package_set_miss_handler(
+            self._handle, self._miss, None))
 
     @property
     def soc_version(self) -> str:

@@ -1,6 +1,9 @@
-"""The default kernel package: the one the framework adapters and the numpy API open.
+"""The kernel packages: the one the framework adapters open, the one ``default_package`` builds.
 
-:func:`default_package` answers, in this order:
+:func:`ready_package` answers 1 and 2 below, and 3 where it exists, without building anything:
+the framework adapters use it, and where it answers None they compile each kernel on the first
+call that needs it. :func:`default_package` answers in this order and builds 3 if needed (a
+deliberate step, as ``bce-grad aot`` is):
 
 1. ``$BCE_GRAD_PACKAGE``, when set: a package directory written by ``bce-grad aot``
    (validated: it must hold a ``manifest.json``, for the SoC asked, else a clean error naming
@@ -138,7 +141,11 @@ def _say(line: str) -> None:
 
 
 def default_package(soc: str | None = None, *, kernel_set: str | None = None) -> Path:
-    """The kernel package the frameworks and the numpy API use; built on first use.
+    """The kernel package for a SoC, built now if none is ready (:func:`ready_package`).
+
+    Building one (minutes for the ``default`` set) is a deliberate step, as ``bce-grad aot`` is:
+    the framework adapters never call this inside a user's call; where no package is ready they
+    compile each kernel on its first call instead (:mod:`bce_grad.runtime.adapter`).
 
     Parameters
     ----------
@@ -159,24 +166,49 @@ def default_package(soc: str | None = None, *, kernel_set: str | None = None) ->
         E80000 naming ``BCE_GRAD_PACKAGE`` (no manifest, other SoC), ``BCE_GRAD_PACKAGE_SET``
         or ``BCE_GRAD_CACHE`` (not writable) when one is unusable.
     """
-    value = os.environ.get(PACKAGE_ENV)
-    if value is not None:
-        return _from_env(value, soc)
+    ready = ready_package(soc, kernel_set=kernel_set)
+    if ready is not None:
+        return ready
+    info = _soc(soc)
     set_name = package_set_name(kernel_set)
-    from bce_grad.host_backend import platform
-    from bce_grad.host_backend.soc_table import soc_info
-
-    info = soc_info(soc) if soc is not None else platform.current_soc()
-    from bce_grad.runtime import prebuilt
-
-    shipped = prebuilt.package_dir(info.soc_version, set_name)  # a binary wheel's: no build
-    if shipped is not None:
-        return shipped
     found = _default_package(info.soc_version, set_name, str(packages_root()))
     if not (found / "manifest.json").is_file():  # removed since this process found it
         _default_package.cache_clear()
         found = _default_package(info.soc_version, set_name, str(packages_root()))
     return found
+
+
+def _soc(soc: str | None):
+    from bce_grad.host_backend import platform
+    from bce_grad.host_backend.soc_table import soc_info
+
+    return soc_info(soc) if soc is not None else platform.current_soc()
+
+
+def ready_package(soc: str | None = None, *, kernel_set: str | None = None) -> Path | None:
+    """The package :func:`default_package` answers without building anything, else None.
+
+    In this order: ``$BCE_GRAD_PACKAGE`` (validated), a binary wheel's shipped package where it
+    serves the SoC, kernel set and this CPU (:mod:`bce_grad.runtime.prebuilt`), the cache's
+    package of this SoC, kernel set, sources and target when one was built (its folder checked
+    as private first). Arguments and errors as :func:`default_package`'s.
+    """
+    value = os.environ.get(PACKAGE_ENV)
+    if value is not None:
+        return _from_env(value, soc)
+    set_name = package_set_name(kernel_set)
+    info = _soc(soc)
+    from bce_grad.runtime import prebuilt
+
+    shipped = prebuilt.package_dir(info.soc_version, set_name)  # a binary wheel's: no build
+    if shipped is not None:
+        return shipped
+    root = packages_root()
+    built = root / f"{info.short_soc_version.lower()}-{package_key(info.soc_version, set_name)}"
+    if not (built / "manifest.json").is_file():
+        return None
+    bce_cache.check_private(root)  # its kernels are loaded: refused when others can write it
+    return built
 
 
 @functools.lru_cache(maxsize=None)

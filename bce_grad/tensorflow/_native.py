@@ -9,7 +9,8 @@ the runtime's entry points; the C++ kernel keeps them, so later calls run no Pyt
 missing package is reported where the op is built).
 
 Which package: the one given to :func:`set_package`, else
-``bce_grad.runtime.default_package(soc)`` (``$BCE_GRAD_PACKAGE``, else built on first use).
+``bce_grad.runtime.packages.ready_package(soc)``, else one that compiles each kernel on the first
+call that needs it (:class:`~bce_grad.runtime.adapter.PackageChoice`).
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ package resolver of :class:`bce_grad.runtime.adapter.PackageChoice`, which the C
 its first call in the process; later calls run no Python.
 
 Which package: the one given to :func:`set_package`, else
-``bce_grad.runtime.default_package(soc)`` (``$BCE_GRAD_PACKAGE``, else built on first use).
+``bce_grad.runtime.packages.ready_package(soc)``, else one that compiles each kernel on the first
+call that needs it (:class:`~bce_grad.runtime.adapter.PackageChoice`).
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import functools
 import torch
 
 from bce_grad.op_support import REDUCTION_ENUM
+from bce_grad.runtime.native import take_interrupt
 from bce_grad.torch import _native
 
 OP = "bce_grad::binary_cross_entropy_backward"
@@ -89,10 +90,14 @@ class _BinaryCrossEntropy(torch.autograd.Function):
         grad_input = grad_target = None
         if needs[0]:
             if not torch.compiler.is_compiling():  # (a traced graph runs the op itself)
-                _native.runtime()  # opens (or builds) the package in Python, not inside the C++
-                #                    op's resolver: Ctrl-C during a build stays a KeyboardInterrupt
-            grad_input = torch.ops.bce_grad.binary_cross_entropy_backward(
-                grad, input, target, weight, ctx.reduction).to(input.dtype)
+                _native.runtime()  # opens the package in Python, not inside the C++ op's resolver
+            try:
+                grad_input = torch.ops.bce_grad.binary_cross_entropy_backward(
+                    grad, input, target, weight, ctx.reduction).to(input.dtype)
+            except RuntimeError:
+                if take_interrupt():  # Ctrl-C while the call compiled its kernel: stays Ctrl-C
+                    raise KeyboardInterrupt from None
+                raise
         if needs[1]:  # torch's target derivative: -logit(x) * grad * weight [/ numel]
             grad_target = -torch.logit(input) * grad
             if weight is not None:

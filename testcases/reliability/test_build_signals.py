@@ -157,19 +157,50 @@ def test_a_process_waiting_for_a_package_build_says_once_what_it_waits_for_and_w
     assert f"process {os.getpid()} " in lines[0], lines[0]
 
 
-#: A first ``loss.backward()`` through ``bce_grad.torch``: it builds the default package.
+#: A first ``loss.backward()`` through ``bce_grad.torch`` where no package is ready: it compiles
+#: the one kernel it needs (issue 25), inside the C++ op's miss handler.
 TORCH_BACKWARD = ("import torch, bce_grad.torch as b; x = torch.rand(8, 4, requires_grad=True); "
-                  "b.binary_cross_entropy(x, torch.rand(8, 4)).backward()")
+                  "b.binary_cross_entropy(x, torch.rand(8, 4)).backward(); print('done')")
+
+
+def _torch_caller(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    cache, log = tmp_path / "cache", tmp_path / "stderr.txt"
+    return _start(cache, log, TORCH_BACKWARD), cache, log
 
 
 @pytest.mark.torch
-def test_sigint_during_the_first_torch_backward_raises_keyboard_interrupt(tmp_path):
+def test_the_first_torch_backward_compiles_one_kernel_and_no_package(tmp_path):
     pytest.importorskip("torch")
-    caller, stderr, cache = _interrupt_cold_build(tmp_path, signal.SIGINT, TORCH_BACKWARD)
-    assert caller.returncode != 0
-    assert stderr.rstrip().splitlines()[-1] == "KeyboardInterrupt", stderr[-2000:]
-    assert "E61001" not in stderr and "RuntimeError" not in stderr, stderr[-2000:]
-    _assert_nothing_left_but_kernels(cache)
+    caller, cache, log = _torch_caller(tmp_path)
+    assert caller.wait(600) == 0, log.read_text()[-3000:]
+    assert not (cache / "packages").exists(), log.read_text()[-3000:]
+    assert len(list((cache / "kernels").glob("bce_grad_*.so"))) == 1
+    assert "aot:" not in log.read_text()
+
+
+@pytest.mark.torch
+def test_sigint_while_the_first_torch_backward_compiles_its_kernel_raises_keyboard_interrupt(
+        tmp_path):
+    pytest.importorskip("torch")
+    caller, cache, log = _torch_caller(tmp_path)
+    try:
+        deadline = time.monotonic() + 600
+        # the kernel's lock is taken just before it compiles (about a second)
+        while not list((cache / "kernels").glob("bce_grad_*.lock")):
+            assert caller.poll() is None, f"the call ended early:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.01)
+        os.kill(caller.pid, signal.SIGINT)
+        caller.wait(60)
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+    stderr = log.read_text()
+    assert caller.returncode != 0, stderr[-3000:]
+    assert stderr.rstrip().splitlines()[-1] == "KeyboardInterrupt", stderr[-3000:]
+    assert "RuntimeError" not in stderr, stderr[-3000:]
+    assert not list((cache / "kernels").glob("bce_grad_*.so")), "an interrupted compile left a kernel"
 
 
 #: A build whose process leaves a writer behind (in a session of its own, so the supervisor's

@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /*! Bumped whenever a signature or a struct of this header changes. */
-#define BCE_GRAD_RUNTIME_ABI_VERSION 2
+#define BCE_GRAD_RUNTIME_ABI_VERSION 3
 
 /*! An opened kernel package (opaque). */
 typedef struct bce_grad_package bce_grad_package;
@@ -103,6 +103,24 @@ BCE_GRAD_API int bce_grad_package_open_text(const char* manifest_json, const cha
  * threads call bce_grad_backward on the package: a call in flight keeps the kernel it chose.
  */
 BCE_GRAD_API int bce_grad_package_add_kernel(bce_grad_package* package, const char* entry_json);
+
+/*!
+ * Called when a package has no kernel for a call. `need_json` describes it:
+ * {"inputs": ["x", "y", "grad_output"(, "weight")], "dtypes": [...], "output": "float32",
+ *  "reduction": "none"|"mean"|"sum", "shapes": [[canonical dims of each input], ...]}.
+ * Return 0 once a kernel that serves it was added (bce_grad_package_add_kernel): the call then
+ * looks again. Non-zero fails the call with BCE_GRAD_ERR_NO_KERNEL and the text written into
+ * `message` (at most `size` bytes, NUL-terminated). It runs on the calling thread, with no lock
+ * of the runtime held; calls of other threads that miss too may run it at the same time.
+ */
+typedef int (*bce_grad_miss_fn)(void* ctx, const char* need_json, char* message, size_t size);
+
+/*!
+ * Install (fn non-NULL) or remove (NULL) the package's miss handler. Set it before the package
+ * is shared with other threads; `ctx` must live as long as the package.
+ */
+BCE_GRAD_API int bce_grad_package_set_miss_handler(bce_grad_package* package, bce_grad_miss_fn fn,
+                                                   void* ctx);
 
 /*! Release a package (NULL is fine). */
 BCE_GRAD_API void bce_grad_package_close(bce_grad_package* package);

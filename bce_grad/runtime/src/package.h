@@ -107,6 +107,9 @@ class Package {
   std::vector<std::pair<std::string, std::pair<bool, std::string>>> environment;
   //! Throws Failure (BCE_GRAD_ERR_NO_KERNEL) when `environment` no longer holds.
   void CheckEnvironment() const;
+  //! Asked for a kernel when none serves a call (bce_grad_package_set_miss_handler); null: none.
+  std::atomic<bce_grad_miss_fn> miss_fn{nullptr};
+  void* miss_ctx = nullptr;
   //! Calls whose x has fewer elements run the kernel on the calling thread alone.
   int64_t serial_below = 0;
   //! Unique in the process (never reused, unlike an address): names the package in call memos.

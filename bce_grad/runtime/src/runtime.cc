@@ -465,6 +465,32 @@ bool FromMemo(const Package& package, const Signature& sig, const DLTensor* cons
   return true;
 }
 
+//! The package's miss handler, asked for the kernel of a call that none serves; throws its
+//! refusal as BCE_GRAD_ERR_NO_KERNEL.
+void AskForKernel(const Package& package, const std::vector<Arg>& inputs,
+                  const std::vector<std::string>& dtypes, const std::string& output,
+                  int reduction, const Pattern& pattern) {
+  std::string names, shapes;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    names += std::string(i ? ", \"" : "\"") + inputs[i].name + "\"";
+    shapes += (i ? ", " : "") + PyList(pattern[i]);
+  }
+  std::string types;
+  for (size_t i = 0; i < dtypes.size(); ++i) types += (i ? ", \"" : "\"") + dtypes[i] + "\"";
+  const std::string need = "{\"inputs\": [" + names + "], \"dtypes\": [" + types +
+                            "], \"output\": \"" + output + "\", \"reduction\": \"" +
+                            kReductions[reduction] + "\", \"shapes\": [" + shapes + "]}";
+  char message[2048] = {0};
+  const bce_grad_miss_fn fn = package.miss_fn.load(std::memory_order_acquire);
+  if (fn(package.miss_ctx, need.c_str(), message, sizeof(message) - 1) != 0) {
+    message[sizeof(message) - 1] = '\0';
+    throw Failure(BCE_GRAD_ERR_NO_KERNEL,
+                  message[0] ? std::string(message)
+                             : OpMessage("E61001", "no kernel serves " + need +
+                                                   " and the package's miss handler added none"));
+  }
+}
+
 int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const DLTensor* x,
              const DLTensor* y, const DLTensor* weight, int reduction, DLTensor* out) {
   if (handle == nullptr || !handle->impl) {
@@ -526,8 +552,13 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   // CANN's op tiling value (float32, see MeanCoefficient); a mean kernel serves none and sum
   // exactly with cof = 1
   const double cof = mean ? static_cast<double>(MeanCoefficient(ax.shape)) : 1.0;
-  const uint64_t generation = package.Generation();  // before Find: a later Add() misses the memo
+  uint64_t generation = package.Generation();  // before Find: a later Add() misses the memo
   std::shared_ptr<const KernelEntry> entry = Choose(package, dtypes, result.dtype, mean, key, pattern);
+  if (entry == nullptr && package.miss_fn.load(std::memory_order_acquire) != nullptr) {
+    AskForKernel(package, inputs, dtypes, result.dtype, reduction, pattern);
+    generation = package.Generation();
+    entry = Choose(package, dtypes, result.dtype, mean, key, pattern);
+  }
   if (entry == nullptr) {
     std::string what;
     for (size_t i = 0; i < inputs.size(); ++i) what += std::string(inputs[i].name) + "=" + dtypes[i] + ", ";
@@ -682,6 +713,18 @@ int bce_grad_package_add_kernel(bce_grad_package* package, const char* entry_jso
                     "actually is NULL");
     }
     package->impl->Add(entry_json);
+    return static_cast<int>(BCE_GRAD_OK);
+  });
+}
+
+int bce_grad_package_set_miss_handler(bce_grad_package* package, bce_grad_miss_fn fn,
+                                      void* ctx) {
+  return bce_grad::Guard([&] {
+    if (package == nullptr || !package->impl) {
+      bce_grad::Bad("E80000", "the parameter[package] is NULL; open one with bce_grad_package_open");
+    }
+    package->impl->miss_ctx = ctx;
+    package->impl->miss_fn.store(fn, std::memory_order_release);
     return static_cast<int>(BCE_GRAD_OK);
   });
 }
