@@ -40,31 +40,15 @@ from bce_grad.host_backend.register import get_host_tiling
 from bce_grad.host_backend.soc_table import canonical_soc, soc_info
 from bce_grad.runtime import cache_package, native
 from bce_grad import kernel_cache
-from bce_grad.op_support import (DTYPES, REDUCTION_ENUM, SOC_DIRS, numpy_dtype,
-                                 soc_dir_for_short_soc, supported_dtypes)
+from bce_grad.op_messages import DTYPE
+from bce_grad.op_support import (DTYPES, OP_NAME, OP_TYPE, SOC_DIRS, normalize_reduction,
+                                 numpy_dtype, soc_dir_for_short_soc, supported_dtypes)
 from bce_grad._impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad, promote_dtypes
-from bce_grad._impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # the host tiling
+from bce_grad._impl.dynamic import binary_cross_entropy_grad as _dynamic_entry  # noqa: F401 - registers the host tiling
 
-OP_TYPE = "BinaryCrossEntropyGrad"
-OP_NAME = "binary_cross_entropy_grad"
 NUMPY_DTYPES = {name: numpy_dtype(name) for name in DTYPES}
 #: An array argument: a numpy.ndarray, or a device array (any DLPack producer: torch, CuPy...).
 ArrayLike = Any
-
-
-def normalize_reduction(reduction: str | int) -> str:
-    """Accept a name (``"none"``, ``"mean"``, ``"sum"``) or aclnn's enum (0, 1, 2)."""
-    if isinstance(reduction, bool) or not isinstance(reduction, (str, int, np.integer)):
-        raise OpTypeError("E80009", f"the parameter[reduction] should be a str or an int, but "
-                          f"actually is of type [{type(reduction).__name__}]", OP_NAME, "reduction")
-    if isinstance(reduction, (int, np.integer)):
-        if int(reduction) in REDUCTION_ENUM:
-            return REDUCTION_ENUM[int(reduction)]
-    elif reduction in REDUCTION_ENUM.values():
-        return str(reduction)
-    raise OpValueError("E80009", f"the parameter[reduction] should be one of "
-                  f"{list(REDUCTION_ENUM.values())} or aclnn's enum {sorted(REDUCTION_ENUM)}, "
-                  f"but actually is [{reduction!r}]", OP_NAME, "reduction")
 
 
 def dtype_name(array: np.ndarray | DeviceArray) -> str:
@@ -86,9 +70,8 @@ def check_dtypes(soc: str, dtypes: Mapping[str, str]) -> None:
     for name, dtype in dtypes.items():
         allowed = supported_dtypes(soc_dir, name)  # the compiled op info, read once
         if dtype not in allowed:
-            raise OpError("E80008", f"the parameter[{name}] dtype should be one of {list(allowed)} "
-                          f"on {soc} (op_info_cfg/ai_core/{soc_dir}), but actually is [{dtype}]",
-                          OP_NAME, name)
+            raise OpError(DTYPE.code, DTYPE.text(param=name, allowed=list(allowed), soc=soc,
+                                                 soc_dir=soc_dir, dtype=dtype), OP_NAME, name)
 
 
 def normalize_out_dtype(out_dtype: Any) -> str | None:
@@ -342,6 +325,6 @@ def _checked_call(arrays: dict[str, Any], reduction: str, soc: str, result_name:
 def _tiling_scalars(kernel: Any, descs: Mapping[str, dict], shape_x: tuple[int, ...],
                     result_dtype: str, reduction: str) -> dict:
     """The host tiling's runtime scalars for this call (the mean coefficient, ...)."""
-    tiling = get_host_tiling(_dynamic_entry.OP_TYPE)
+    tiling = get_host_tiling(OP_TYPE)
     return tiling(list(descs.values()), [{"shape": list(shape_x), "dtype": result_dtype}],
                   {"reduction": reduction}, kernel.meta.get("compile_info", {}))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bce_grad.host_backend.errors import OpValueError
+from bce_grad.op_support import OP_NAME
 
 
 def native_order(array: np.ndarray) -> np.ndarray:
@@ -54,8 +55,6 @@ def out_problems(out: np.ndarray) -> list[str]:
 
 def unusable_out(problems: list[str]) -> OpValueError:
     """The E80000 error naming ``out`` for ``problems`` (see :func:`out_problems`)."""
-    from bce_grad.api import OP_NAME
-
     return OpValueError("E80000", f"the parameter[out] is unusable: {'; '.join(problems)}",
                         OP_NAME, "out")
 

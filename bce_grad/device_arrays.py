@@ -32,6 +32,7 @@ except ImportError:  # numpy < 2
 
 from bce_grad.host_backend import launch, runtime_lib
 from bce_grad.host_backend.errors import OpValueError
+from bce_grad.op_support import OP_NAME
 
 KDL_CPU, KDL_CUDA = 1, 2
 #: The backend target whose kernels run on arrays of each DLPack device type.
@@ -40,8 +41,6 @@ _DEVICE_NAMES = {KDL_CPU: "cpu", KDL_CUDA: "cuda"}
 
 
 def _error(name: str, text: str) -> OpValueError:
-    from bce_grad.api import OP_NAME
-
     return OpValueError("E80000", f"the parameter[{name}] {text}", OP_NAME, name)
 
 

@@ -25,8 +25,10 @@ import math
 import ml_dtypes
 import numpy as np
 
+from bce_grad import op_support
+
 EPS = 1e-12
-REDUCTIONS = ("none", "mean", "sum")
+REDUCTIONS = op_support.REDUCTIONS
 #: How a kernel gets its mean coefficient: CANN's op tiling, or the static entry's constant.
 MEAN_COF_KINDS = ("tiling", "constant")
 _NP_DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64,

@@ -1,9 +1,11 @@
 """What the operator supports, as data: dtypes, reductions and the op info of each SoC.
 
 This is the one table the project reads these facts from (the API, the runtime's kernel sets,
-the CLI, the UT frame, the golden, the benchmark, the framework adapters and the deploy tools).
-The operator itself (``impl/``) keeps its own ``DTYPES`` and ``REDUCTIONS``, because on CANN it
-ships alone, without this package; a test checks that they equal the ones here.
+the CLI, the UT frame, the golden, the benchmark, the framework adapters and the deploy tools;
+the C++ runtime and adapters through ``bce_grad_op_facts.h``, generated from it by
+:mod:`bce_grad.runtime.facts_header`). The operator itself (``impl/``) keeps its own ``DTYPES``,
+``REDUCTIONS`` and ``MAX_RANK``, because on CANN it ships alone, without this package; a test
+checks that they equal the ones here.
 
 The per-SoC facts come from the op info: ``op_info_cfg/ai_core/<soc>/*.ini`` is their single
 source of truth. As CANN's build does, the ``.ini`` files are compiled into
@@ -16,7 +18,7 @@ Examples
 --------
 >>> supported_dtypes("ascend910b")
 ('float16', 'float32', 'bfloat16')
->>> reduction_name(1)
+>>> normalize_reduction(1)
 'mean'
 """
 from __future__ import annotations
@@ -27,13 +29,17 @@ import json
 from bce_grad.resources import package_dir
 
 __all__ = [
-    "OP_TYPE", "DTYPES", "REDUCTIONS", "REDUCTION_ENUM", "CANN_DTYPES", "SOC_DIRS",
-    "compiled_op_info", "compiled_dir", "soc_dir_for_short_soc", "supported_dtypes",
-    "reduction_name", "numpy_dtype",
+    "OP_TYPE", "OP_NAME", "MAX_RANK", "DTYPES", "REDUCTIONS", "REDUCTION_ENUM", "CANN_DTYPES",
+    "SOC_DIRS", "compiled_op_info", "compiled_dir", "soc_dir_for_short_soc", "supported_dtypes",
+    "normalize_reduction", "numpy_dtype",
 ]
 
 #: The operator's type name in op info, op proto and the graph.
 OP_TYPE = "BinaryCrossEntropyGrad"
+#: Its name in CANN's messages (``In op[binary_cross_entropy_grad], ...``) and its impl function.
+OP_NAME = "binary_cross_entropy_grad"
+#: The highest rank an input may have (CANN's para_check limit, which the operator checks).
+MAX_RANK = 8
 #: Every dtype the operator computes in (numpy-style names); a SoC offers a subset.
 DTYPES = ("float16", "bfloat16", "float32")
 #: Values of the ``reduction`` attr. The op info only says ``attr_reduction.value=all``; the
@@ -119,21 +125,33 @@ def supported_dtypes(soc_dir: str, param: str = "x") -> tuple[str, ...]:
                      f"expected one of {', '.join(names)}")
 
 
-def reduction_name(value: int | str) -> str:
-    """The reduction's name for a name or aclnn's enum value (``1`` -> ``"mean"``).
+def normalize_reduction(reduction: object) -> str:
+    """The reduction's name for a name or aclnn's enum value (``1`` -> ``"mean"``): the one rule
+    every entry point applies (the API, the native runtime's binding, the adapters).
 
     Raises
     ------
-    ValueError
-        When ``value`` is neither one of :data:`REDUCTIONS` nor a key of :data:`REDUCTION_ENUM`.
+    OpTypeError
+        E80009 when ``reduction`` is neither a str nor an int (a bool is neither).
+    OpValueError
+        E80009 (:data:`bce_grad.op_messages.REDUCTION`) naming the names, the enum and the value.
     """
-    if isinstance(value, str):
-        if value in REDUCTIONS:
-            return value
-    elif isinstance(value, int) and not isinstance(value, bool) and value in REDUCTION_ENUM:
-        return REDUCTION_ENUM[value]
-    raise ValueError(f"reduction must be one of {list(REDUCTIONS)} or aclnn's enum "
-                     f"{sorted(REDUCTION_ENUM)}, but is {value!r}")
+    if isinstance(reduction, str):
+        if reduction in REDUCTIONS:
+            return reduction
+    elif isinstance(reduction, bool) or not hasattr(reduction, "__index__"):
+        from bce_grad.host_backend.errors import OpTypeError
+
+        raise OpTypeError("E80009", f"the parameter[reduction] should be a str or an int, but "
+                          f"actually is of type [{type(reduction).__name__}]", OP_NAME, "reduction")
+    elif reduction.__index__() in REDUCTION_ENUM:
+        return REDUCTION_ENUM[reduction.__index__()]
+    from bce_grad.host_backend.errors import OpValueError
+    from bce_grad.op_messages import REDUCTION
+
+    raise OpValueError(REDUCTION.code, REDUCTION.text(
+        names=list(REDUCTIONS), values=sorted(REDUCTION_ENUM), value=repr(reduction)),
+        OP_NAME, "reduction")
 
 
 def numpy_dtype(name: str):

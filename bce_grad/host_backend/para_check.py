@@ -7,6 +7,8 @@ from typing import Callable, Sequence
 
 from bce_grad.host_backend.build import check_kernel_name
 from bce_grad.host_backend.error_manager_vector import CannRuntimeError
+from bce_grad.op_messages import DIM, RANK
+from bce_grad.op_support import MAX_RANK
 
 REQUIRED_INPUT = "required_input"
 OPTION_INPUT = "option_input"
@@ -21,7 +23,6 @@ REQUIRED_ATTR_FLOAT = "required_attr_float"
 OPTION_ATTR_FLOAT = "option_attr_float"
 KERNEL_NAME = "kernel_name"
 
-MAX_RANK = 8
 RANK_LIMIT = MAX_RANK
 SHAPE_SIZE_LIMIT = 2 ** 31 - 1
 DIM_LIMIT = SHAPE_SIZE_LIMIT
@@ -115,14 +116,12 @@ def check_shape(shape: Sequence[int], min_dim: int = 0, max_dim: int = DIM_LIMIT
     if not min_rank <= len(dims) <= max_rank:
         _error({"errCode": "E80012", "op_name": "", "param_name": param_name,
                 "min_value": min_rank, "max_value": max_rank, "real_value": len(dims)},
-               f"In op, the num of dimensions of input/output[{param_name}] should be in the "
-               f"range of [{min_rank}, {max_rank}], but actually is [{len(dims)}].")
+               RANK.text(param=param_name, min_rank=min_rank, max_rank=max_rank, rank=len(dims)))
     for dim in dims:
         if dim < min_dim and dim != -1:
             _error({"errCode": "E80002", "op_name": "", "param_name": param_name,
                     "min_value": min_dim, "real_value": dim},
-                   f"In op, the dim value[{param_name}] should more than [{min_dim}], but "
-                   f"actually is [{dim}] (shape {dims}).")
+                   DIM.text(param=param_name, min_dim=min_dim, dim=dim, shape=dims))
     size = 1
     for dim in dims:
         size *= dim

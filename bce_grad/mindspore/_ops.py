@@ -18,9 +18,7 @@ from mindspore import nn, ops
 
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
 from bce_grad.mindspore import _native
-
-OP_NAME = "binary_cross_entropy_grad"
-REDUCTIONS = ("none", "mean", "sum")
+from bce_grad.op_support import OP_NAME, normalize_reduction
 #: MindSpore dtypes by the names the operator's op info uses.
 DTYPES = {"float16": ms.float16, "bfloat16": ms.bfloat16, "float32": ms.float32}
 _NAMES = {value: name for name, value in DTYPES.items()}
@@ -29,21 +27,6 @@ _INPUTS = ("x", "y", "grad_output", "weight")
 _KERNEL_FAILED = "AOT kernel"
 #: The runtime's message inside MindSpore's error for a refused shape ("... Error message is [E...").
 _CANN_MESSAGE = re.compile(r"\[(?P<code>E\d{5})\] In op\[(?P<op>[^\]]*)\], (?P<detail>[^\n]*)")
-
-
-def check_reduction(reduction: object) -> str:
-    """``reduction`` if it is one of :data:`REDUCTIONS`.
-
-    Raises
-    ------
-    OpValueError
-        E80009 (also a ``ValueError``) naming the parameter, the valid values and the value.
-    """
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise OpValueError("E80009", f"the parameter[reduction] should be one of "
-                           f"{list(REDUCTIONS)}, but actually is [{reduction!r}]", OP_NAME,
-                           "reduction")
-    return reduction
 
 
 def _dtype_name(dtype: object) -> str:
@@ -129,7 +112,7 @@ class BinaryCrossEntropyGrad(nn.Cell):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        self.reduction = check_reduction(reduction)
+        self.reduction = normalize_reduction(reduction)
         path = _native.bind()
         self._plain = _custom(path, reduction, weighted=False)
         self._weighted = _custom(path, reduction, weighted=True)
@@ -268,7 +251,7 @@ class BinaryCrossEntropy(nn.Cell):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        self.reduction = check_reduction(reduction)
+        self.reduction = normalize_reduction(reduction)
         self._plain = _Loss(reduction)
         self._weighted = _WeightedLoss(reduction)
 

@@ -11,7 +11,8 @@ Two pieces, each written once:
   in the process to get the package handle and the runtime's entry points. After that call the
   C++ kernel runs no Python. ``bce_grad_adapter.h`` is the C++ side.
 * :func:`framework_library`: build an adapter's C++ source once per machine and key (the source,
-  ``bce_grad_runtime.h`` and ``bce_grad_adapter.h``, the framework's identity, the compiler and
+  the headers of ``include/`` (``bce_grad_runtime.h``, the generated ``bce_grad_op_facts.h``,
+  ``bce_grad_adapter.h``), the framework's identity, the compiler and
   the flags), through :func:`bce_grad.runtime.build.build_once` (a file lock, a private directory,
   a rename into place, a SHA-256 record checked before every load), so threads and processes
   build it once and nothing unverified is loaded.
@@ -244,8 +245,8 @@ def framework_library(stem: str, source: Path, cxxflags: Sequence[str],
         return shipped
     blob = json.dumps({
         "source": hashlib.sha256(source.read_bytes()).hexdigest(),
-        "headers": [hashlib.sha256((runtime_build.INCLUDE_DIR / name).read_bytes()).hexdigest()
-                    for name in ("bce_grad_runtime.h", ADAPTER_HEADER.name)],
+        "headers": {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+                    for path in sorted(runtime_build.INCLUDE_DIR.glob("*.h"))},
         "framework": identity, "compiler": runtime_build.compiler()[1], "flags": list(cxxflags),
     }, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:24]

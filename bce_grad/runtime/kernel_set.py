@@ -46,14 +46,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from bce_grad.op_support import MAX_RANK  # generic kernels cover canonical ranks 1..MAX_RANK
+
 FORMAT = "bce-grad-kernel-package"
 FORMAT_VERSION = 1
 INPUTS = ("x", "y", "grad_output", "weight")
 _SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32"}
 #: Pattern key prefix of a generic strided kernel: ``strided3`` serves every rank-3 pattern.
 STRIDED = "strided"
-#: Canonical ranks a package covers with generic kernels (the operator's rank limit).
-MAX_RANK = 8
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ import numpy as np
 
 from bce_grad.array_checks import check_out, native_inputs
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
+from bce_grad.op_support import MAX_RANK, REDUCTION_ENUM, normalize_reduction
 
-#: aclnn's reduction enum, as the C header's bce_grad_reduction.
-REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+#: aclnn's reduction enum by name, as the C header's bce_grad_reduction (generated from it).
+REDUCTIONS = {name: value for value, name in REDUCTION_ENUM.items()}
 OPEN_EAGER = 1
 #: The C ABI this binding speaks: the header's BCE_GRAD_RUNTIME_ABI_VERSION (its one home).
 ABI_VERSION = int(re.search(r"^#define BCE_GRAD_RUNTIME_ABI_VERSION (\d+)$",
@@ -30,7 +31,6 @@ ABI_VERSION = int(re.search(r"^#define BCE_GRAD_RUNTIME_ABI_VERSION (\d+)$",
                             re.M).group(1))
 #: bce_grad_status values.
 OK, ERR_ARGUMENT, ERR_NO_KERNEL, ERR_PACKAGE, ERR_LAUNCH, ERR_INTERNAL = range(6)
-MAX_RANK = 8
 _MESSAGE = re.compile(r"^\[(?P<code>E\d+)\] (?:In op\[(?P<op>[^\]]*)\], )?(?P<detail>.*)$", re.S)
 #: Where a message names its parameter, in the words the Python API's errors use (E80029 names
 #: the input that does not broadcast to x second, as CannRuntimeError's param_name picks it).
@@ -340,11 +340,7 @@ class Runtime:
         :class:`OpError` (``OpValueError`` for a bad call, E80000 naming ``out`` for a read-only
         or byte-swapped one, :class:`KernelNotInPackage` for a pattern the package lacks).
         """
-        red = REDUCTIONS.get(reduction) if isinstance(reduction, str) else reduction
-        if red is None or isinstance(red, bool) or not isinstance(red, (int, np.integer)):
-            raise OpValueError("E80009", f"the parameter[reduction] should be one of "
-                               f"{list(REDUCTIONS)} or aclnn's enum [0, 1, 2], but actually is "
-                               f"[{reduction!r}]", "binary_cross_entropy_grad", "reduction")
+        red = REDUCTIONS[normalize_reduction(reduction)]
         arrays = [grad_output, x, y, weight]
         if not all(type(a) is np.ndarray for a in arrays[:3]) or \
                 (weight is not None and type(weight) is not np.ndarray):

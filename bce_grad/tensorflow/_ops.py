@@ -14,9 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from bce_grad.op_support import OP_NAME, REDUCTIONS
 from bce_grad.tensorflow import _native
-
-OP_NAME = "binary_cross_entropy_grad"
 #: The op's T (its REGISTER_OP) by TF dtype, with the project's dtype names.
 SUPPORTED = {tf.float16: "float16", tf.float32: "float32", tf.bfloat16: "bfloat16"}
 _BY_NAME = {name: dtype for dtype, name in SUPPORTED.items()}
@@ -41,10 +40,8 @@ def normalize_reduction(reduction: Any) -> str:
     tf.errors.InvalidArgumentError
         E80009 naming the parameter, the allowed values and the value given.
     """
-    if isinstance(reduction, str) and reduction in ("none", "mean", "sum"):
-        return reduction
-    from bce_grad.api import normalize_reduction as check  # the one place the rule is written
     from bce_grad.host_backend.errors import OpError
+    from bce_grad.op_support import normalize_reduction as check  # the one rule
 
     try:
         return check(reduction)
@@ -243,7 +240,7 @@ def _make_loss(reduction: str, weighted: bool):
 
 
 _LOSSES = {(reduction, weighted): _make_loss(reduction, weighted)
-           for reduction in ("none", "mean", "sum") for weighted in (False, True)}
+           for reduction in REDUCTIONS for weighted in (False, True)}
 
 
 def binary_cross_entropy(x, y, weight=None, reduction: str = "mean") -> tf.Tensor:

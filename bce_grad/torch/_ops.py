@@ -44,13 +44,13 @@ def _desc(t: torch.Tensor) -> dict:
 def check_call(grad_output, self, target, weight, reduction) -> None:
     """The real kernel's refusals, from the operator's own rules, as the C++ op raises them.
 
-    The reduction by the API's rule (``bce_grad.api.normalize_reduction``); dtypes, ranks and
+    The reduction by the one rule (``bce_grad.op_support.normalize_reduction``); dtypes, ranks and
     the broadcast of y, grad_output and weight to x's shape by the operator's check
     (``impl``'s ``check_binary_cross_entropy_grad``). A symbolic dim passes, as a compile
     description's -1 does.
     """
     from bce_grad._impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad
-    from bce_grad.api import normalize_reduction
+    from bce_grad.op_support import normalize_reduction
     from bce_grad.host_backend.errors import OpError
 
     try:

@@ -1,9 +1,12 @@
 """``bce_grad.op_support``: the one table, and the compiled op info the call path reads."""
 from __future__ import annotations
 
+import re
+
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bce_grad import op_support
@@ -27,15 +30,25 @@ def test_unknown_param_is_refused_by_name():
         op_support.supported_dtypes("ascend910b", "z")
 
 
-@pytest.mark.parametrize("value, name", [(0, "none"), (1, "mean"), (2, "sum"), ("sum", "sum")])
-def test_reduction_name(value, name):
-    assert op_support.reduction_name(value) == name
+@pytest.mark.parametrize("value, name", [(0, "none"), (1, "mean"), (2, "sum"), ("sum", "sum"),
+                                         (np.int64(2), "sum")])
+def test_normalize_reduction(value, name):
+    assert op_support.normalize_reduction(value) == name
 
 
-@pytest.mark.parametrize("value", [3, -1, True, "avg", 1.0])
-def test_reduction_name_refuses(value):
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        op_support.reduction_name(value)
+@pytest.mark.parametrize("value", [3, -1, "avg", "Mean"])
+def test_normalize_reduction_refuses_a_value_naming_every_valid_one(value):
+    with pytest.raises(ValueError, match=re.escape(
+            f"[E80009] In op[binary_cross_entropy_grad], the parameter[reduction] should be one of "
+            f"['none', 'mean', 'sum'] or aclnn's enum [0, 1, 2], but actually is [{value!r}]")):
+        op_support.normalize_reduction(value)
+
+
+@pytest.mark.parametrize("value", [True, 1.0, None])
+def test_normalize_reduction_refuses_a_type(value):
+    with pytest.raises(TypeError, match=r"E80009.*should be a str or an int, but actually is of "
+                                        rf"type \[{type(value).__name__}\]"):
+        op_support.normalize_reduction(value)
 
 
 def test_a_call_reads_no_ini_and_imports_no_deploy_tooling():
@@ -59,3 +72,21 @@ def test_the_operators_own_copy_equals_the_table():
 
     assert set(op.DTYPES) == set(op_support.DTYPES)
     assert op.REDUCTIONS == op_support.REDUCTIONS
+    assert op.MAX_RANK == op_support.MAX_RANK
+    assert op.OP_TYPE == op_support.OP_TYPE
+
+
+def test_the_operators_broadcast_refusal_is_the_shared_message():
+    """impl/ words its E80029 itself (it ships alone); the words are op_messages.BROADCAST's."""
+    from bce_grad.host_backend.errors import OpError
+    from bce_grad.op_messages import BROADCAST
+    from impl.binary_cross_entropy_grad import check_binary_cross_entropy_grad
+
+    def desc(shape):
+        return {"shape": list(shape), "dtype": "float32", "format": "ND"}
+
+    with pytest.raises(OpError) as caught:
+        check_binary_cross_entropy_grad(desc((6, 5)), desc((6, 3)), desc((6, 5)), None,
+                                        desc((6, 5)), "mean", op_support.OP_NAME)
+    assert str(caught.value) == (f"[{BROADCAST.code}] In op[{op_support.OP_NAME}], "
+                                 + BROADCAST.text(param="y", shape=[6, 3], x_shape=[6, 5]))

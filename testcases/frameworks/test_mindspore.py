@@ -320,7 +320,7 @@ BAD_INPUTS = [
      r"\['float16', 'float32', 'bfloat16'\] on Ascend910B1 .*but actually is \[float64\]"),
     (lambda a: a.update(reduction="avg"), ValueError,
      r"^\[E80009\] In op\[binary_cross_entropy_grad\], the parameter\[reduction\] should be one "
-     r"of \['none', 'mean', 'sum'\], but actually is \['avg'\]"),
+     r"of \['none', 'mean', 'sum'\] or aclnn's enum \[0, 1, 2\], but actually is \['avg'\]"),
     # rank 3 after canonicalisation: the test package has no kernel for it, so the kernel itself
     # fails (MindSpore drops the text; the cell re-raises it with the runtime's message)
     (lambda a: a.update(x=np.full((2, 3, 4), 0.5, np.float32), y=np.full((3, 1), 0.5, np.float32),

@@ -30,11 +30,10 @@ from enum import Enum
 from typing import Iterable, Sequence
 
 from bce_grad.host_backend.errors import OpError
+from bce_grad.op_support import MAX_RANK  # the rank an unknown-rank input ([-2]) stands for
 
 UNKNOWN_DIM = -1
 UNKNOWN_RANK = -2
-#: The rank an unknown-rank input ([-2]) stands for, as in CANN's classifier.
-MAX_RANK = 8
 #: At most this many compact cases per kernel; beyond, the declared and elementwise cases.
 MAX_CASES = 8
 #: Combinations of per-axis choices examined at most before falling back (bounds the work).

@@ -61,8 +61,8 @@ struct Binding {
 
 std::atomic<const Binding*> binding{nullptr};
 
-constexpr const char* kPrefix = "In op[binary_cross_entropy_grad], ";
-constexpr int kMaxRank = 8;
+constexpr const char* kPrefix = "In op[" BCE_GRAD_OP_NAME "], ";
+constexpr int kMaxRank = BCE_GRAD_MAX_RANK;
 
 //! The latest failure of any thread: MindSpore runs kernels on its own actor threads, so the
 //! Python caller cannot read a thread-local message. `serial` counts failures; it changes under
@@ -210,10 +210,11 @@ std::vector<int64_t> OutputShape(int inputs, const int* ndims, int64_t* const* s
     }
     if (!fits) {
       const std::string name = kNames[i];
-      throw std::invalid_argument("[E80029] " + std::string(kPrefix) + "the shape of inputs[x][" +
-                                  name + "] are invalid, [shape " + PyList(shapes[i], ndims[i]) +
-                                  " of " + name + " should broadcast to the shape " +
-                                  PyList(shapes[0], ndims[0]) + " of x].");
+      throw std::invalid_argument(
+          "[" BCE_GRAD_MSG_BROADCAST_CODE "] " + std::string(kPrefix) +
+          bce_grad_facts::Render(BCE_GRAD_MSG_BROADCAST, {{"param", name},
+                                 {"shape", PyList(shapes[i], ndims[i])},
+                                 {"x_shape", PyList(shapes[0], ndims[0])}}));
     }
   }
   return out;

@@ -39,6 +39,10 @@
 
 #include <dlpack/dlpack.h>
 
+/* The op's name, MAX_RANK, aclnn's reduction enum (bce_grad_reduction) and the error texts
+ * shared with Python, generated from the Python definitions. */
+#include "bce_grad_op_facts.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -64,13 +68,6 @@ typedef enum {
   BCE_GRAD_ERR_LAUNCH = 4,    /*!< the kernel reported an error (E61001) */
   BCE_GRAD_ERR_INTERNAL = 5   /*!< out of memory or an unexpected failure (E61001) */
 } bce_grad_status;
-
-/*! aclnn's reduction enum. */
-typedef enum {
-  BCE_GRAD_REDUCTION_NONE = 0,
-  BCE_GRAD_REDUCTION_MEAN = 1,
-  BCE_GRAD_REDUCTION_SUM = 2
-} bce_grad_reduction;
 
 /*! bce_grad_package_open flag: verify (SHA-256) and load every kernel now, not on first use. */
 #define BCE_GRAD_OPEN_EAGER 1u

@@ -15,8 +15,8 @@
 
 namespace bce_grad {
 
-constexpr const char* kOpName = "binary_cross_entropy_grad";
-constexpr int kMaxRank = 8;
+constexpr const char* kOpName = BCE_GRAD_OP_NAME;
+constexpr int kMaxRank = BCE_GRAD_MAX_RANK;
 //! Inputs in the operator's order; the output is "output" in op info, "out" in this ABI.
 constexpr const char* kInputNames[4] = {"x", "y", "grad_output", "weight"};
 

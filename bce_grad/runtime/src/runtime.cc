@@ -27,7 +27,7 @@ namespace {
 
 thread_local std::string last_error;
 
-const char* const kReductions[3] = {"none", "mean", "sum"};
+const char* const kReductions[BCE_GRAD_REDUCTION_COUNT] = BCE_GRAD_REDUCTION_NAMES;
 //! A watched kernel touches its lock file at most this often (ns): LRU order to 10 ms.
 constexpr int64_t kTouchNs = 10 * 1000 * 1000;
 //! Pattern key prefix of a generic strided kernel (kernel_set.STRIDED).
@@ -46,11 +46,17 @@ struct Arg {
 
 std::string Param(const char* name) { return std::string("the parameter[") + name + "]"; }
 
-//! E80012's text as the Python API's para_check.check_shape words it (no op name: "In op, ").
+//! The shared E80009 text (bce_grad.op_messages.REDUCTION) for a reduction value.
+std::string ReductionMessage(const std::string& value) {
+  return bce_grad_facts::Render(BCE_GRAD_MSG_REDUCTION, {{"names", BCE_GRAD_REDUCTION_NAME_LIST},
+                                {"values", BCE_GRAD_REDUCTION_ENUM_LIST}, {"value", value}});
+}
+
+//! The shared E80012 text (bce_grad.op_messages.RANK, para_check.check_shape's words).
 std::string RankMessage(const char* name, int64_t rank) {
-  return std::string("In op, the num of dimensions of input/output[") + name + "] should be in "
-         "the range of [0, " + std::to_string(kMaxRank) + "], but actually is [" +
-         std::to_string(rank) + "].";
+  return bce_grad_facts::Render(BCE_GRAD_MSG_RANK, {{"param", name}, {"min_rank", "0"},
+                                {"max_rank", std::to_string(kMaxRank)},
+                                {"rank", std::to_string(rank)}});
 }
 
 //! Device of one tensor checked, its dims read; the rank and the dims are checked later
@@ -62,7 +68,7 @@ Arg Describe(const char* name, const DLTensor* t) {
   }
   Arg arg{name, t, {}, DtypeName(t->dtype)};
   if (t->ndim < 0) {
-    Bad("E80012", RankMessage(name, t->ndim), false);
+    Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(name, t->ndim), BCE_GRAD_MSG_RANK_WITH_OP);
   }
   if (t->ndim > 0 && t->shape == nullptr) {
     Bad("E80000", Param(name) + " has no shape (NULL) for its " + std::to_string(t->ndim) +
@@ -79,12 +85,13 @@ Arg Describe(const char* name, const DLTensor* t) {
  */
 void CheckShape(const Arg& arg) {
   if (arg.shape.size() > static_cast<size_t>(kMaxRank)) {
-    Bad("E80012", RankMessage(arg.name, static_cast<int64_t>(arg.shape.size())), false);
+    Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(arg.name, static_cast<int64_t>(arg.shape.size())), BCE_GRAD_MSG_RANK_WITH_OP);
   }
   for (int64_t d : arg.shape) {
     if (d < 0) {
-      Bad("E80002", std::string("In op, the dim value[") + arg.name + "] should more than [0], "
-          "but actually is [" + std::to_string(d) + "] (shape " + PyList(arg.shape) + ").", false);
+      Bad(BCE_GRAD_MSG_DIM_CODE, bce_grad_facts::Render(BCE_GRAD_MSG_DIM, {
+          {"param", arg.name}, {"min_dim", "0"}, {"dim", std::to_string(d)},
+          {"shape", PyList(arg.shape)}}), BCE_GRAD_MSG_DIM_WITH_OP);
     }
   }
 }
@@ -154,9 +161,9 @@ void CheckDtype(const Package& package, const char* param, const char* info_name
   for (const auto& name : allowed) {
     if (name == dtype) return;
   }
-  Bad("E80008", Param(param) + " dtype should be one of " + PyList(allowed) + " on " +
-      package.soc_version + " (op_info_cfg/ai_core/" + package.soc_dir + "), but actually is [" +
-      dtype + "]");
+  Bad(BCE_GRAD_MSG_DTYPE_CODE, bce_grad_facts::Render(BCE_GRAD_MSG_DTYPE, {
+      {"param", param}, {"allowed", PyList(allowed)}, {"soc", package.soc_version},
+      {"soc_dir", package.soc_dir}, {"dtype", dtype}}));
 }
 
 void CheckOut(const Arg& out, const Arg& x, const std::vector<Arg>& inputs) {
@@ -499,8 +506,7 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   const Package& package = *handle->impl;
   if (!package.environment.empty()) package.CheckEnvironment();
   if (reduction < 0 || reduction > 2) {
-    Bad("E80009", "the parameter[reduction] should be one of ['none', 'mean', 'sum'] or aclnn's "
-        "enum [0, 1, 2], but actually is [" + std::to_string(reduction) + "]");
+    Bad(BCE_GRAD_MSG_REDUCTION_CODE, ReductionMessage(std::to_string(reduction)));
   }
   const DLTensor* given[4] = {x, y, grad_output, weight};
   for (int i = 0; i < 3; ++i) {
@@ -528,9 +534,9 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   const Arg& ax = inputs[0];
   for (size_t i = 1; i < inputs.size(); ++i) {
     if (!BroadcastsTo(inputs[i].shape, ax.shape)) {  // error_manager_vector's E80029
-      Bad("E80029", std::string("the shape of inputs[x][") + inputs[i].name + "] are invalid, [shape " +
-          PyList(inputs[i].shape) + " of " + inputs[i].name + " should broadcast to the shape " +
-          PyList(ax.shape) + " of x].");
+      Bad(BCE_GRAD_MSG_BROADCAST_CODE, bce_grad_facts::Render(BCE_GRAD_MSG_BROADCAST, {
+          {"param", inputs[i].name}, {"shape", PyList(inputs[i].shape)},
+          {"x_shape", PyList(ax.shape)}}));
     }
   }
   CheckOut(result, ax, inputs);
@@ -618,13 +624,12 @@ int Tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes, i
     Bad("E80000", "bce_grad_tiling needs 1 to 8 inputs and non-NULL pointers", false);
   }
   if (reduction < 0 || reduction > 2) {
-    Bad("E80009", "the parameter[reduction] should be one of ['none', 'mean', 'sum'] or aclnn's "
-        "enum [0, 1, 2], but actually is [" + std::to_string(reduction) + "]");
+    Bad(BCE_GRAD_MSG_REDUCTION_CODE, ReductionMessage(std::to_string(reduction)));
   }
   std::vector<Shape> given;
   for (int i = 0; i < num_inputs; ++i) {
     const char* name = i < 4 ? kInputNames[i] : "input";
-    if (ndims[i] < 0 || ndims[i] > kMaxRank) Bad("E80012", RankMessage(name, ndims[i]), false);
+    if (ndims[i] < 0 || ndims[i] > kMaxRank) Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(name, ndims[i]), BCE_GRAD_MSG_RANK_WITH_OP);
     if (ndims[i] > 0 && !shapes[i]) {
       Bad("E80000", Param(name) + " has no shape (NULL) for its " + std::to_string(ndims[i]) + " dims");
     }

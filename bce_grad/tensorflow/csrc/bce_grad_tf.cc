@@ -116,10 +116,13 @@ absl::Status StatusOf(int status, const std::string& message) {
   }
 }
 
+//! aclnn's enum value of a reduction name (TF admits only the op definition's names).
 int ReductionOf(const std::string& name) {
-  if (name == "none") return BCE_GRAD_REDUCTION_NONE;
-  if (name == "sum") return BCE_GRAD_REDUCTION_SUM;
-  return BCE_GRAD_REDUCTION_MEAN;  // TF admits only the three names of the op definition
+  const char* const names[BCE_GRAD_REDUCTION_COUNT] = BCE_GRAD_REDUCTION_NAMES;
+  for (int value = 0; value < BCE_GRAD_REDUCTION_COUNT; ++value) {
+    if (name == names[value]) return value;
+  }
+  return BCE_GRAD_REDUCTION_MEAN;
 }
 
 class BinaryCrossEntropyGradOp : public tensorflow::OpKernel {
@@ -185,7 +188,7 @@ REGISTER_OP("BinaryCrossEntropyGrad")
     .Input("weight: T")
     .Output("output: T")
     .Attr("T: {half, float, bfloat16}")
-    .Attr("reduction: {'none', 'mean', 'sum'} = 'mean'")
+    .Attr("reduction: " BCE_GRAD_REDUCTION_ATTR_SET " = 'mean'")
     .SetShapeFn(shape_inference::UnchangedShape);
 
 REGISTER_KERNEL_BUILDER(

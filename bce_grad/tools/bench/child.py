@@ -44,7 +44,7 @@ def make_inputs(case: dict, seed: int = 0) -> dict[str, np.ndarray]:
 
 def host_kernel_call(arrays: dict, reduction: str, soc: str) -> tuple[Callable[[], object], np.ndarray]:
     """The compiled kernel alone, as the API launches it, writing into a preallocated output."""
-    from bce_grad.api import OP_TYPE
+    from bce_grad.op_support import OP_TYPE
     from bce_grad.host_backend import launch, platform
     from bce_grad.host_backend.register import get_host_tiling
     from bce_grad import kernel_cache
@@ -81,7 +81,9 @@ def torch_call(arrays: dict, reduction: str, threads: int) -> Callable[[], objec
     # aten's CPU kernel takes same-size tensors only: broadcast inputs travel as stride-0
     # views of x's size (expand, no copy), as a torch user would pass them
     t = {name: to_torch(a).expand_as(x) for name, a in arrays.items()}
-    enum = {"none": 0, "mean": 1, "sum": 2}[reduction]
+    from bce_grad.op_support import REDUCTION_ENUM
+
+    enum = {name: value for value, name in REDUCTION_ENUM.items()}[reduction]
     return lambda: torch.ops.aten.binary_cross_entropy_backward(
         t["grad_output"], t["x"], t["y"], t.get("weight"), enum)
 

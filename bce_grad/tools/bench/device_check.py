@@ -170,7 +170,8 @@ def bandwidth() -> None:
     copy of the same bytes and torch CUDA's aten op, one run."""
     import tvm
 
-    from bce_grad.api import OP_TYPE, binary_cross_entropy_backward
+    from bce_grad.api import binary_cross_entropy_backward
+    from bce_grad.op_support import OP_TYPE
     from bce_grad.host_backend import launch, platform
     from bce_grad.host_backend.register import get_host_tiling
     from bce_grad import kernel_cache

@@ -28,12 +28,12 @@ from typing import Mapping
 import numpy as np
 
 from bce_grad.host_backend.errors import OpError
+from bce_grad.op_support import MAX_RANK as _MAX_RANK
 
 SOURCE = Path(__file__).with_name("roofline.c")
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
 #: The op's input order; the kernel takes them in this order.
 INPUTS = ("x", "y", "grad_output", "weight")
-_MAX_RANK = 8
 _DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 1}
 
 

@@ -32,7 +32,7 @@ GOALS = {"--help": 0.5, "run (8,16), warm kernel cache": 1.5,
          "import bce_grad + first numpy call, empty cache": 1.0,
          "import bce_grad.torch + first backward(), empty cache": "import torch + 1.0",
          "first call on another SoC (one kernel), warm runtime": 2.0,
-         "first torch backward on another SoC (one kernel), warm adapter": "import torch + 2.0",
+         "first torch backward on another SoC (one kernel)": "import torch + 2.0",
          "demo (Quick start), empty cache": 15.0}
 #: A first numpy call (a column grad_output: a broadcast pattern).
 FIRST_CALL = ("import numpy as np, bce_grad; x = np.full((64, 128), 0.3, np.float32); "
@@ -147,7 +147,7 @@ def _first_use_rows(tmp: Path, repeats: int, env: dict[str, str]) -> list[dict]:
             ("first call on another SoC (one kernel), warm runtime",
              [sys.executable, "-c", FIRST_CALL.format(soc=', soc="Ascend910A"')], runtime_only,
              None),
-            ("first torch backward on another SoC (one kernel), warm adapter",
+            ("first torch backward on another SoC (one kernel)",
              [sys.executable, "-c", FIRST_BACKWARD], adapter_only, None),
             ("demo (Quick start), empty cache", [sys.executable, "-m", "bce_grad", "demo"],
              empty_cache, None)]

@@ -117,17 +117,20 @@ int Launch(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& tar
   const bool has_weight = weight.has_value() && weight->defined();
   DLTensor g = View(grad), x = View(self), y = View(target), result = View(out);
   DLTensor w = has_weight ? View(*weight) : DLTensor{};
-  const int red = reduction < 0 || reduction > 2 ? 3 : static_cast<int>(reduction);  // 3: refused
+  const int red = reduction < 0 || reduction >= BCE_GRAD_REDUCTION_COUNT
+                      ? BCE_GRAD_REDUCTION_COUNT : static_cast<int>(reduction);  // COUNT: refused
   const bce_grad_executor intra_op{IntraOpParallelFor, nullptr,
                                    static_cast<int32_t>(at::get_num_threads())};
   int status = bound.backward(bound.package, &g, &x, &y, has_weight ? &w : nullptr, red, &result,
                               &intra_op);
   if (status != BCE_GRAD_OK) {
     *message = bound.last_error();
-    if (red == 3) {  // the runtime printed 3; name the value the caller gave
-      *message = "[E80009] In op[binary_cross_entropy_grad], the parameter[reduction] should be "
-                 "one of ['none', 'mean', 'sum'] or aclnn's enum [0, 1, 2] (torch's Reduction), "
-                 "but actually is [" + std::to_string(reduction) + "]";
+    if (red == BCE_GRAD_REDUCTION_COUNT) {  // the runtime printed COUNT; name the caller's value
+      *message = std::string("[" BCE_GRAD_MSG_REDUCTION_CODE "] In op[" BCE_GRAD_OP_NAME "], ") +
+                 bce_grad_facts::Render(BCE_GRAD_MSG_REDUCTION,
+                                        {{"names", BCE_GRAD_REDUCTION_NAME_LIST},
+                                         {"values", BCE_GRAD_REDUCTION_ENUM_LIST},
+                                         {"value", std::to_string(reduction)}});
     }
   }
   return status;
@@ -166,7 +169,7 @@ at::Tensor AtenBackward(const at::Tensor& grad, const at::Tensor& self, const at
   const at::ScalarType dtype = self.scalar_type();
   const bool ours = Supported(dtype) && grad.scalar_type() == dtype &&
                     target.scalar_type() == dtype && (!has_weight || weight->scalar_type() == dtype) &&
-                    reduction >= 0 && reduction <= 2;
+                    reduction >= 0 && reduction < BCE_GRAD_REDUCTION_COUNT;
   if (ours) {
     at::Tensor out = at::empty(self.sizes(), self.options());
     std::string message;
