@@ -35,9 +35,9 @@ class BuildPy(build_py):
         build_lib = str(Path(self.build_lib).resolve())
         sys.path.insert(0, build_lib)  # the package as the wheel lays it out
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [build_lib, os.environ.get("PYTHONPATH")]))
-        from bce_grad.runtime import prebuilt
+        from bce_grad.runtime import prebuilt_build
 
-        prebuilt.build(Path(build_lib) / "bce_grad" / "_prebuilt",
+        prebuilt_build.build(Path(build_lib) / "bce_grad" / "_prebuilt",
                        jobs=max(1, len(os.sched_getaffinity(0))))
 
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from bce_grad.cache_root import file_sha256
 from bce_grad.host_backend import platform
+from bce_grad.host_backend.compile_options import strided_inputs, strided_inputs_enabled
 from bce_grad.host_backend.errors import OpError
 from bce_grad.host_backend.op_context import end_implicit_context, get_context
 
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
 KERNEL_NAME_RULE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 #: The directory ``build`` writes to in this context (thread, task); None: the default.
 _meta_dir: ContextVar[Path | None] = ContextVar("bce_grad_kernel_meta", default=None)
-#: Whether compiles in this context declare their inputs with symbolic strides (generic kernels).
-_strided: ContextVar[bool] = ContextVar("bce_grad_strided_inputs", default=False)
 
 #: ``binFileSuffix``: CANN's AI Core kernels are ``<binFileName>.o``.
 BIN_FILE_SUFFIX = ".o"
@@ -93,28 +92,6 @@ def kernel_meta_at(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(path)
     finally:
         _meta_dir.reset(token)
-
-
-@contextmanager
-def strided_inputs(enabled: bool = True) -> Iterator[None]:
-    """Compile generic strided kernels in this context until the block ends.
-
-    Inside it, ``classify`` keeps every axis of the descriptions (no merging), and ``build``
-    declares each input buffer with one symbolic stride per axis (see
-    :mod:`~bce_grad.host_backend.schedule.alignment`), so a broadcast input is passed with
-    x's shape and stride 0 on its broadcast axes and read in place. The build config key
-    ``strided_inputs`` does the same for one ``build``.
-    """
-    token = _strided.set(bool(enabled))
-    try:
-        yield
-    finally:
-        _strided.reset(token)
-
-
-def strided_inputs_enabled() -> bool:
-    """Whether this context compiles generic strided kernels (:func:`strided_inputs`)."""
-    return _strided.get()
 
 
 def _dim(value: tvm.ir.Expr) -> int | str:

@@ -69,9 +69,16 @@ def load_module(path: str | os.PathLike):
 
 
 def _adopt(path: str | os.PathLike) -> None:
-    """Hand the loaded kernel at ``path`` to the native runtime's pools (see :func:`load_module`)."""
-    from bce_grad.runtime import native  # the runtime library, built once per machine
+    """Hand the loaded kernel at ``path`` to the native runtime's pools (see :func:`load_module`).
 
+    The native runtime is the product's (``bce_grad.runtime.native``), not the backend's: the
+    backend does not import it, it uses it where this process has imported it (the numpy API,
+    the runtime and the adapters do, before they load a kernel). The backend alone (CANN's own
+    operators' UT cases, ``bce-grad build``) keeps TVM's pools.
+    """
+    native = sys.modules.get("bce_grad.runtime.native")
+    if native is None:
+        return
     try:
         lib = native.load_library()
     except OpError:

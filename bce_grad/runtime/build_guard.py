@@ -45,6 +45,10 @@ _SUPERVISOR = r"""
 import ctypes, json, os, shutil, signal, subprocess, sys, time
 parent, cleanup, argv = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3:]
 def stop(signum, frame):
+    # once: a dying caller with several threads sends PR_SET_PDEATHSIG again as each of its
+    # threads inherits us and exits, and a second SystemExit would cut the cleanup short
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
     raise SystemExit(128 + signum)
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(s, stop)
@@ -60,6 +64,8 @@ try:
     code = child.wait()
     raise SystemExit(code if code >= 0 else 128 - code)
 finally:
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # the cleanup runs to its end
+        signal.signal(s, signal.SIG_IGN)
     if child is not None and child.returncode is None:
         try:
             os.killpg(child.pid, signal.SIGKILL)

@@ -84,8 +84,9 @@ class CachePackage:
         self._call = self.runtime._call
         self._handle = self.runtime._handle
         from bce_grad.runtime import prebuilt
+        from bce_grad.runtime.packages import shipped_package
 
-        shipped = prebuilt.package_dir(info.soc_version)
+        shipped = shipped_package(info.soc_version)
         #: A binary wheel's package, asked when the cache's kernels do not serve a call; it
         #: checks the same environment, so a call made after a change goes back to Python.
         self.shipped = None if shipped is None else \

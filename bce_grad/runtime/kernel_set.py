@@ -224,7 +224,8 @@ def op_info_dtypes(soc_version: str) -> dict[str, list[str]]:
 def compile_kernel(spec: KernelSpec, kernel_dir: str, soc_version: str) -> tuple[str, float]:
     """Build one kernel into ``kernel_dir`` through the dynamic entry; returns (so_sha256, seconds)."""
     from bce_grad.host_backend import platform
-    from bce_grad.host_backend.build import kernel_meta_at, strided_inputs
+    from bce_grad.host_backend.build import kernel_meta_at
+    from bce_grad.host_backend.compile_options import strided_inputs
     from bce_grad.host_backend.op_context import OpContext
     from bce_grad._impl.dynamic.binary_cross_entropy_grad import binary_cross_entropy_grad
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from bce_grad import cache_root as bce_cache
 from bce_grad.host_backend.errors import OpValueError
-from bce_grad.runtime import build_guard
+from bce_grad.runtime import build_guard, prebuilt
 from bce_grad.runtime.build import file_lock
 
 PACKAGE_ENV = "BCE_GRAD_PACKAGE"
@@ -88,6 +88,47 @@ def package_kernel_set(soc_version: str, name: str | None = None) -> list:
         specs += [spec for spec in kernel_set.kernel_set(uniform, max_rank=3)
                   if spec.key not in {s.key for s in specs}]
     return specs
+
+
+def _shipped_serves(soc_version: str) -> bool:
+    """Whether shipped packages may serve calls for this SoC in this environment."""
+    return (soc_version == prebuilt.SOC
+            and os.environ.get(prebuilt.TARGET_ENV, "llvm").strip() in ("", "llvm")
+            and not os.environ.get(prebuilt.MCPU_ENV, "").strip()
+            and any((prebuilt.PREBUILT_DIR / "packages" / level / "manifest.json").is_file()
+                    for level in prebuilt.LEVELS))
+
+
+def shipped_package(soc_version: str, set_name: str | None = None) -> Path | None:
+    """A binary wheel's shipped package (:mod:`bce_grad.runtime.prebuilt`) of the best level
+    this CPU runs, or None where none serves.
+
+    ``set_name``: only a package of that kernel set (the framework adapters ask for the set
+    they would build); None takes any, the numpy API compiling what it lacks.
+    """
+    if not _shipped_serves(soc_version):
+        return None
+    for level in prebuilt.LEVELS:
+        path = prebuilt.PREBUILT_DIR / "packages" / level
+        if set_name in (None, prebuilt.LEVEL_SETS[level]) and _runs_here(str(path)):
+            return path
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _runs_here(path: str) -> bool:
+    """Whether the shipped package at ``path`` opens on this CPU (asked once per process: the
+    CPU and the installed files do not change; ``default_package`` asks on every resolution)."""
+    from bce_grad.host_backend.errors import OpError
+    from bce_grad.runtime.native import Runtime
+
+    if not os.path.isfile(os.path.join(path, "manifest.json")):
+        return False
+    try:
+        Runtime(path).close()  # refuses a package that needs CPU features this one lacks
+    except OpError:
+        return False
+    return True
 
 
 def packages_root() -> Path:
@@ -198,9 +239,7 @@ def ready_package(soc: str | None = None, *, kernel_set: str | None = None) -> P
         return _from_env(value, soc)
     set_name = package_set_name(kernel_set)
     info = _soc(soc)
-    from bce_grad.runtime import prebuilt
-
-    shipped = prebuilt.package_dir(info.soc_version, set_name)  # a binary wheel's: no build
+    shipped = shipped_package(info.soc_version, set_name)  # a binary wheel's: no build
     if shipped is not None:
         return shipped
     root = packages_root()

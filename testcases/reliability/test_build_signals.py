@@ -103,8 +103,10 @@ def _interrupt_cold_build(tmp_path: Path, sig: int,
 
 
 def _assert_nothing_left_but_kernels(cache: Path) -> None:
-    temporary = [p.name for p in (cache / "packages").iterdir() if p.name.startswith(".")]
-    assert temporary == [], f"temporary folders left: {temporary}"
+    temporary = [p for p in (cache / "packages").iterdir() if p.name.startswith(".")]
+    assert temporary == [], "temporary folders left: " + "; ".join(
+        f"{p.name} (modified {time.time() - p.stat().st_mtime:.2f} s ago, holding "
+        f"{sorted(str(q.relative_to(p)) for q in p.rglob('*'))})" for p in temporary)
     assert not [p for p in (cache / "packages").iterdir() if (p / "manifest.json").exists()]
     staged = _staged(cache)
     assert staged, "the finished kernels were lost"
@@ -226,7 +228,10 @@ time.sleep(600)
 """
 
 
-def test_a_stopped_build_removes_its_folder_while_a_straggler_still_writes_into_it(tmp_path):
+@contextlib.contextmanager
+def _build_with_a_straggler(tmp_path: Path):
+    """A supervised build (:class:`build_guard.Children`) whose folder a straggler keeps writing
+    into; yields (the build's folder, its supervisor, the runner thread); kills the writer."""
     from bce_grad.runtime import build_guard
 
     work = tmp_path / "work"
@@ -240,10 +245,28 @@ def test_a_stopped_build_removes_its_folder_while_a_straggler_still_writes_into_
         assert time.monotonic() < deadline
         time.sleep(0.01)
     writer = int((work / "writer.pid").read_text())
+    (supervisor,) = children._running
     try:
-        children.stop()
-        runner.join(10)
-        assert not work.exists(), f"left {len(list(work.iterdir()))} files"
+        yield work, supervisor, runner
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(writer, signal.SIGKILL)
+
+
+def test_a_stopped_build_removes_its_folder_while_a_straggler_still_writes_into_it(tmp_path):
+    with _build_with_a_straggler(tmp_path) as (work, supervisor, runner):
+        supervisor.send_signal(signal.SIGTERM)
+        runner.join(10)
+        assert not work.exists(), f"left {len(list(work.iterdir()))} files"
+
+
+def test_a_second_signal_during_the_cleanup_does_not_cut_it_short(tmp_path):
+    """A dying caller with several threads sends its supervisors PR_SET_PDEATHSIG once per
+    thread that inherits them and exits: a second SIGTERM came 10 ms after the first, while the
+    supervisor removed the build's folder, and left it there (CI at acc3985)."""
+    with _build_with_a_straggler(tmp_path) as (work, supervisor, runner):
+        supervisor.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # the supervisor is removing the folder: the writer lingers 0.3 s
+        supervisor.send_signal(signal.SIGTERM)
+        runner.join(10)
+        assert not work.exists(), f"left {len(list(work.iterdir()))} files"

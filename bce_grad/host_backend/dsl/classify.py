@@ -91,8 +91,8 @@ def canonical_pattern(shapes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
 
 
 def _keeps_axes() -> bool:
-    """Whether this context compiles generic strided kernels (``build.strided_inputs``)."""
-    from bce_grad.host_backend.build import strided_inputs_enabled
+    """Whether this context compiles generic strided kernels (``compile_options.strided_inputs``)."""
+    from bce_grad.host_backend.compile_options import strided_inputs_enabled
 
     return strided_inputs_enabled()
 

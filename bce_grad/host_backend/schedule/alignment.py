@@ -8,7 +8,7 @@ faults. TVM 0.27 keeps a buffer's alignment in its frozen type and refuses to
 change it through ``specialize``, so the function is re-declared through its
 TVMScript text with ``align`` set to the element size of each argument.
 
-Generic strided kernels (``build.strided_inputs``) re-declare each *input* buffer in the
+Generic strided kernels (``compile_options.strided_inputs``) re-declare each *input* buffer in the
 same pass with one symbolic stride per axis (``<name>_stride_<axis>``, int64). TVM's
 argument binder then reads the strides from the caller's DLTensor (compact ones when it
 passes NULL), and zero strides are fine: a broadcast input travels with x's shape and
@@ -83,10 +83,10 @@ def element_aligned(func: tirx.PrimFunc, strided_inputs: bool | None = None) -> 
         A function from ``te.create_prim_func``, before scheduling.
     strided_inputs : bool, optional
         Also declare every input buffer (one the function does not write) with symbolic
-        strides; default: whether ``build.strided_inputs`` is on in this context.
+        strides; default: whether ``compile_options.strided_inputs`` is on in this context.
     """
     if strided_inputs is None:
-        from bce_grad.host_backend.build import strided_inputs_enabled
+        from bce_grad.host_backend.compile_options import strided_inputs_enabled
 
         strided_inputs = strided_inputs_enabled()
     text = func.script()

@@ -113,6 +113,7 @@ def _first_use_rows(tmp: Path, repeats: int, env: dict[str, str]) -> list[dict]:
     import importlib.util
 
     from bce_grad.runtime import prebuilt
+    from bce_grad.runtime.packages import shipped_package
 
     counter = iter(range(10**6))
 
@@ -136,7 +137,7 @@ def _first_use_rows(tmp: Path, repeats: int, env: dict[str, str]) -> list[dict]:
         shutil.rmtree(tmp / "warm" / "kernels", ignore_errors=True)
         return other_soc
 
-    served = prebuilt.package_dir(prebuilt.SOC, "default") is not None
+    served = shipped_package(prebuilt.SOC, "default") is not None
     rows = [("import bce_grad + first numpy call, empty cache",
              [sys.executable, "-c", FIRST_CALL.format(soc="")], empty_cache, None),
             ("import torch", [sys.executable, "-c", "import torch"], None, None),
