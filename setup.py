@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,7 +31,14 @@ class BuildPy(build_py):
 
     def run(self) -> None:
         super().run()
-        if getattr(self, "editable_mode", False) or os.environ.get("BCE_GRAD_WHEEL_PREBUILT") == "0":
+        if getattr(self, "editable_mode", False):  # the checkout's impl/ and a build on first use
+            return
+        # the operator's sources, which bce_grad._impl loads by location (CANN's impl/ layout)
+        sources = Path(self.build_lib) / "bce_grad" / "_impl" / "sources"
+        shutil.rmtree(sources, ignore_errors=True)
+        shutil.copytree(Path(__file__).resolve().parent / "impl", sources,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if os.environ.get("BCE_GRAD_WHEEL_PREBUILT") == "0":
             return
         build_lib = str(Path(self.build_lib).resolve())
         sys.path.insert(0, build_lib)  # the package as the wheel lays it out

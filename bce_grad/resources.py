@@ -1,8 +1,8 @@
 """Where the shipped sources and data are, found through the import system.
 
 The repository keeps CANN's layout (``impl/``, ``op_info_cfg/``, ``op_proto/``); an
-install maps them to import names (``bce_grad._impl``, ``bce_grad.op_info_cfg``,
-``bce_grad.op_proto``, see ``setup.cfg``). Nothing here assumes a repository checkout,
+install ships the data as ``bce_grad.op_info_cfg`` and ``bce_grad.op_proto`` (``setup.cfg``) and
+the operator's sources under ``bce_grad._impl``, which loads them by location. Nothing here assumes a repository checkout,
 so an editable install, ``pip install .`` and a wheel behave the same.
 """
 from __future__ import annotations
@@ -21,7 +21,13 @@ def package_dir(package: str) -> Path:
     FileNotFoundError
         When the package is not on the file system (a zip import is not supported).
     """
-    root = importlib.resources.files(package)
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:  # a plain checkout (PYTHONPATH=.): CANN's top-level layout
+        checkout = Path(__file__).resolve().parent.parent / package.rpartition(".")[2]
+        if not package.startswith("bce_grad.") or not checkout.is_dir():
+            raise FileNotFoundError(f"package {package!r} is not installed") from None
+        return checkout
     path = Path(str(root))
     if not path.is_dir():
         raise FileNotFoundError(f"package {package!r} is not installed as a directory ({root})")
@@ -29,8 +35,11 @@ def package_dir(package: str) -> Path:
 
 
 def impl_dir() -> Path:
-    """The operator's sources, CANN's ``impl/`` (import name ``bce_grad._impl``, never ``impl``)."""
-    return package_dir("bce_grad._impl")
+    """The operator's sources, CANN's ``impl/`` (import name ``bce_grad._impl``, never ``impl``,
+    loaded by location: see ``bce_grad/_impl/__init__.py``)."""
+    from bce_grad import _impl
+
+    return _impl.SOURCES
 
 
 def op_info_dir() -> Path:

@@ -1,10 +1,10 @@
-"""op_proto/infer_shape.py: the output copies x's shape, dtype and range."""
+"""bce_grad/infer_shape.py (the Python twin of op_proto/): the output copies x's shape, dtype and range."""
 from __future__ import annotations
 
 import pytest
 
 from bce_grad.host_backend.errors import OpError
-from bce_grad.op_proto.infer_shape import infer_shape
+from bce_grad.infer_shape import infer_shape
 
 
 def test_static_shape_copies_x():

@@ -13,11 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bce_grad import op_support
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "bce_grad"
 #: The CANN-layout folders setup.cfg maps (data and CANN's operator layout, not the project's code).
 CANN_LAYOUT = {"bce_grad": "bce_grad", "bce_grad.op_proto": "op_proto",
-               "bce_grad.op_info_cfg": "op_info_cfg", "bce_grad._impl": "impl"}
+               "bce_grad.op_info_cfg": "op_info_cfg"}
 
 
 def _modules() -> dict[str, Path]:
@@ -108,6 +110,10 @@ def test_setup_cfg_maps_no_code_folder():
                    config["options"]["package_dir"].strip().splitlines())
     mapping = {k.strip(): v.strip() for k, v in mapping.items()}
     assert mapping == CANN_LAYOUT
+    for folder in set(CANN_LAYOUT.values()) - {"bce_grad"}:  # data: no code but the package marker
+        code = sorted(str(p.relative_to(REPO)) for p in (REPO / folder).rglob("*.py")
+                      if p.name != "__init__.py")
+        assert code == [], f"code in the data folder {folder}/: {code}"
     assert not (REPO / "host_backend").exists()
     assert sorted(p.name for p in (REPO / "tools").iterdir() if p.name != "__pycache__") == \
         ["device_check.sh", "run_tests.sh", "wheel_backend.py"]
@@ -116,9 +122,14 @@ def test_setup_cfg_maps_no_code_folder():
 def test_a_plain_checkout_imports_the_host_backend_and_the_cli():
     """No site-packages finder (-S): the folders alone must be the import paths."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import bce_grad.host_backend as h, "
-            "bce_grad.tools.cli as c; print(h.__file__); print(c.__file__)")
+            "bce_grad.tools.cli as c, bce_grad._impl.dynamic.binary_cross_entropy_grad as o; "
+            "print(h.__file__); print(c.__file__); print(o.__file__); "
+            "print('impl' in sys.modules); import bce_grad.op_support as s; print(*s.SOC_DIRS)")
     done = subprocess.run([sys.executable, "-S", "-c", code, str(REPO)], capture_output=True,
                           text=True, timeout=60, cwd="/")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(PACKAGE / "host_backend" / "__init__.py"),
-                                   str(PACKAGE / "tools" / "cli.py")]
+                                   str(PACKAGE / "tools" / "cli.py"),
+                                   str(REPO / "impl" / "dynamic" / "binary_cross_entropy_grad.py"),
+                                   "False",  # loaded by location, under the private name only
+                                   *op_support.SOC_DIRS]  # the op info found in the checkout

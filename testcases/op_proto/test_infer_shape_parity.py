@@ -1,6 +1,6 @@
 """One InferShape rule in two languages, checked against one table of cases.
 
-``infer_shape_cases.json`` holds the cases. The Python side calls ``op_proto/infer_shape.py``.
+``infer_shape_cases.json`` holds the cases. The Python side calls ``bce_grad/infer_shape.py``.
 The C++ side compiles ``infer_shape_check.cc``, which includes the real
 ``op_proto/binary_cross_entropy_grad.cc``, against the ge:: test double in ``ge_test_double/``
 (g++ only, no CANN and no download), and runs every case through it in one process. Both sides
@@ -10,25 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import ModuleType
-
 import pytest
 
+from bce_grad import infer_shape
+
 from .toolchain import OP_PROTO, cxx_standard, require_tool, run
-
-
-def _import_infer_shape() -> ModuleType:
-    """``infer_shape`` from the users' package ``bce_grad``, or from the top-level ``op_proto``."""
-    try:
-        from bce_grad.op_proto import infer_shape
-    except ModuleNotFoundError as error:
-        if not (error.name or "").startswith("bce_grad"):
-            raise
-        from op_proto import infer_shape
-    return infer_shape
-
-
-infer_shape = _import_infer_shape()
 
 HERE = Path(__file__).resolve().parent
 CASES = json.loads((HERE / "infer_shape_cases.json").read_text())["cases"]

@@ -99,7 +99,8 @@ SOURCES = ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "bce_grad", "
 
 def test_the_wheel_adds_no_top_level_name_but_bce_grad(tmp_path):
     """A wheel (built in about a second) holds bce_grad and its dist-info only; the operator
-    files ride inside it as bce_grad/_impl, byte for byte. Built from a copy of the sources, so
+    files ride inside it, byte for byte, in bce_grad/_impl/sources, which bce_grad._impl
+    loads by location. Built from a copy of the sources, so
     a stale ``build/lib`` of the checkout cannot add or hide a name."""
     src = tmp_path / "src"
     src.mkdir()
@@ -120,7 +121,8 @@ def test_the_wheel_adds_no_top_level_name_but_bce_grad(tmp_path):
         top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
         assert top == {"bce_grad"}
         shipped = {n[len("bce_grad/_impl/"):] for n in names if n.startswith("bce_grad/_impl/")}
-        assert shipped == {p.relative_to(REPO / "impl").as_posix()
-                           for p in (REPO / "impl").rglob("*.py") if "__pycache__" not in p.parts}
-        op = archive.read("bce_grad/_impl/binary_cross_entropy_grad.py")
+        assert shipped == {"__init__.py"} | {
+            "sources/" + p.relative_to(REPO / "impl").as_posix()
+            for p in (REPO / "impl").rglob("*.py") if "__pycache__" not in p.parts}
+        op = archive.read("bce_grad/_impl/sources/binary_cross_entropy_grad.py")
         assert op == (REPO / "impl/binary_cross_entropy_grad.py").read_bytes()

@@ -1,4 +1,4 @@
-"""InferShape of BinaryCrossEntropyGrad, the Python twin of ``binary_cross_entropy_grad.cc``.
+"""InferShape of BinaryCrossEntropyGrad, the Python twin of ``op_proto/binary_cross_entropy_grad.cc``.
 
 The rule: ``output`` copies x's shape, dtype, format and shape range. An unknown rank
 (``shape == (-2,)``) stays unknown with an empty range. Where x carries no range, each
