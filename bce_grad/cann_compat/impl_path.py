@@ -3,7 +3,9 @@
 canndev's ``impl/__init__.py`` imports about 400 operators (TIK, cube, fusion: most cannot
 run on the host). :func:`use_impl_dir` makes ``impl`` and every ``impl.<sub>`` package an
 empty package over the directory (its ``__init__.py`` is not executed), while modules
-(``impl.dynamic.binary_cross_entropy_grad``, ``impl.util.util_common``) load as usual.
+(``impl.dynamic.binary_cross_entropy_grad``, ``impl.util.util_common``) load as usual. The
+shared modules that package's import order brings in first are imported first here too
+(:data:`SHARED_FIRST`), so their import cycle resolves as on CANN.
 Any ``impl`` already imported is removed from ``sys.modules`` first. The project's operator is
 ``bce_grad._impl`` on the host (never ``impl``); ``op_ut_run`` serves it as ``impl`` through
 this finder when no ``--impl-path`` is given.
@@ -69,4 +71,26 @@ def use_impl_dir(root: str | Path) -> ImplDirFinder:
         sys.meta_path.remove(finder)
     finder = ImplDirFinder(root)
     sys.meta_path.insert(0, finder)
+    _import_shared_first(root)
     return finder
+
+
+#: impl modules CANN's package has imported before an operator asks for them, in that order.
+#: canndev's ``util/util_common.py`` and ``util/platform_adapter.py`` import each other: imported
+#: first (as ``impl/__init__.py``'s operators do), util_common lets platform_adapter finish;
+#: platform_adapter first fails on a half-initialised module, and every operator with it.
+SHARED_FIRST = ("impl.util.util_common",)
+
+
+def _import_shared_first(root: Path) -> None:
+    """Import :data:`SHARED_FIRST` where ``root`` has them, the equivalent of ``impl/__init__``'s
+    import order without running it. A failure here is left to the operator that imports the
+    module, which reports it with its case."""
+    import importlib
+
+    for name in SHARED_FIRST:
+        if root.joinpath(*name.split(".")[1:]).with_suffix(".py").is_file():
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported by the operator's own import
+                pass

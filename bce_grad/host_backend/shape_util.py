@@ -84,3 +84,85 @@ def broadcast_shapes(shape1: Sequence[Dim], shape2: Sequence[Dim], op_name: str 
     names = [param_name_input1 or "input1", param_name_input2 or "input2"]
     padded, shape_max = _unify([shape1, shape2], names)
     return padded[0], padded[1], shape_max
+
+
+def scalar2tensor_one(shape: Sequence[Dim]) -> list[Dim] | Sequence[Dim]:
+    """A 0-d shape (``[]`` or ``()``) as ``[1]``; any other value as it is (CANN's helper)."""
+    if isinstance(shape, (list, tuple)) and len(shape) == 0:
+        return [1]
+    return shape
+
+
+def shape_refine(shape: Sequence[int], reduce_axis=None, keep_dims: bool = True) -> list[int]:
+    """``shape`` without its dims of 1 (``[1]`` when nothing is left), as an elementwise
+    operator refines a shape before computing.
+
+    Raises
+    ------
+    UnsupportedApiError
+        With ``reduce_axis``: the reduce form serves reduce operators, which the host backend
+        does not run.
+    """
+    if reduce_axis is not None:
+        from bce_grad.cann_compat.errors import UnsupportedApiError
+
+        raise UnsupportedApiError("shape_util.shape_refine(shape, reduce_axis)",
+                                  "reduce operators are not supported on the host")
+    kept = [dim for dim in shape if dim > 1]
+    return kept or [1]
+
+
+def refine_shapes_for_broadcast(shape1: Sequence[int], shape2: Sequence[int]) -> tuple:
+    """Fuse the axes of two static shapes that broadcast together, as CANN's helper does.
+
+    The shorter shape gets leading 1s; axes where both are 1 are dropped (``[1], [1]`` when
+    none is left); then an axis joins the previous group when both it and the previous axis
+    are equal in the two shapes, or when both differ and one shape repeats its previous dim
+    there; each group is the product of its dims. Returns two lists, in the arguments' order.
+    """
+    first, second = list(shape1), list(shape2)
+    swapped = len(first) < len(second)
+    if swapped:
+        first, second = second, first
+    second = [1] * (len(first) - len(second)) + second
+    pairs = [(a, b) for a, b in zip(first, second) if not (a == b == 1)] or [(1, 1)]
+    fused = [list(pairs[0])]
+    for (a, b), (prev_a, prev_b) in zip(pairs[1:], pairs[:-1]):
+        same_kind = (a == b and prev_a == prev_b) or \
+            (a != b and prev_a != prev_b and (a == prev_a or b == prev_b))
+        if same_kind:
+            fused[-1][0] *= a
+            fused[-1][1] *= b
+        else:
+            fused.append([a, b])
+    out1, out2 = [g[0] for g in fused], [g[1] for g in fused]
+    return (out2, out1) if swapped else (out1, out2)
+
+
+def compare_tensor_dict_key(dict1: dict, dict2: dict, dict_key: str) -> None:
+    """Refuse two tensor descriptions whose ``dict_key`` values differ (a str compared without
+    case, a list or tuple by its items), as CANN's helper does.
+
+    Raises
+    ------
+    RuntimeError
+        When an argument is not a dict, lacks the key, or the values differ in type or value.
+    """
+    for name, value in (("dict1", dict1), ("dict2", dict2)):
+        if not isinstance(value, dict):
+            raise RuntimeError(f"the input {name} is not dict")
+        if dict_key not in value:
+            raise RuntimeError(f"there is no value for {dict_key} in {name}, please check the input")
+    first, second = dict1[dict_key], dict2[dict_key]
+    first = list(first) if isinstance(first, (list, tuple)) else first
+    second = list(second) if isinstance(second, (list, tuple)) else second
+    if not isinstance(first, type(second)):
+        raise RuntimeError(f"the two inputs' {dict_key} types are inconsistent: "
+                           f"{type(first).__name__} and {type(second).__name__}")
+    if isinstance(first, str):
+        equal = first.lower() == second.lower()
+    else:
+        equal = first == second
+    if not equal:
+        raise RuntimeError(f"input one and input two are not equal in {dict_key}: "
+                           f"{first} and {second}")

@@ -96,6 +96,24 @@ def test_broadcast_then_binary_matches_numpy(small, dtype, tmp_path):
     assert np.array_equal(out.view(np.uint8), (big * b).view(np.uint8))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_broadcast_of_a_tir_constant_keeps_its_dtype(dtype, tmp_path):
+    """canndev's Sigmoid, Reciprocal and Relu broadcast ``tvm.const(1, dtype)``: the tensor has
+    that dtype (it came out int32, and the vdiv beside it refused the mix)."""
+    from bce_grad.host_backend import tvm_shim as tvm
+
+    one = tbe.broadcast(tvm.const(1, dtype), (6, 8))
+    assert one.dtype == dtype
+    assert tbe.broadcast(tvm.const(1, dtype), (6, 8), "float32").dtype == "float32"
+    rng = np.random.default_rng(6)
+    x = _data(rng, (6, 8), dtype)
+    out, _ = build_and_run(lambda t: tbe.vdiv(tbe.broadcast(tvm.const(1, dtype), t.shape), t),
+                           [x], [dtype], [(6, 8)], x.shape, x.dtype, tmp_path)
+    want = (np.float32(1) / x.astype(np.float32)).astype(x.dtype) if dtype == "bfloat16" else \
+        np.ones_like(x) / x
+    assert np.array_equal(out.view(np.uint8), want.view(np.uint8))
+
+
 def test_fp16_arithmetic_rounds_in_fp16(tmp_path):
     """No hidden fp32: (a * b) * c rounds after each multiply, as the DSL's fp16 vmul does."""
     a = np.full(4, 300.0, np.float16)

@@ -353,11 +353,13 @@ def broadcast(var: te.Tensor | Scalar, shape: Sequence[int | tvm.ir.Expr],
     shape : sequence of int or tvm.ir.Expr
         The target shape.
     output_dtype : str, optional
-        dtype for a scalar ``var``; defaults to float32 for Python floats.
+        dtype for a scalar ``var``; defaults to a TIR scalar's own dtype (``tvm.const(1,
+        "float32")`` stays float32), float32 for a Python float, int32 for a Python int.
     """
     shape = list(shape)
     if not isinstance(var, te.Tensor):
-        dtype = output_dtype or ("float32" if isinstance(var, float) else "int32")
+        dtype = output_dtype or (dtype_of(var) if isinstance(var, tvm.ir.Expr) else
+                                 "float32" if isinstance(var, float) else "int32")
         value = _scalar(var, dtype)
         return te.compute(shape, lambda *_: value, name="broadcast", tag="broadcast")
     src = list(var.shape)
