@@ -43,21 +43,22 @@ def _tree(root: Path) -> Path:
     return root / "impl"
 
 
-def test_an_operator_importing_one_side_of_the_cycle_first_loads(tmp_path):
-    impl = _tree(tmp_path)
-    code = ("import sys; from bce_grad.cann_compat.impl_path import use_impl_dir; "
-            "use_impl_dir(sys.argv[1]); from impl.add import add; print(add(3))")
-    done = subprocess.run([sys.executable, "-c", code, str(impl)], capture_output=True,
+def _run(code: str, impl: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, str(impl)], capture_output=True,
                           text=True, timeout=60)
+
+
+def test_an_operator_importing_one_side_of_the_cycle_first_loads(tmp_path):
+    done = _run("import sys; from bce_grad.cann_compat.impl_path import use_impl_dir; "
+                "use_impl_dir(sys.argv[1]); from impl.add import add; print(add(3))",
+                _tree(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "host:3"
 
 
 def test_without_the_shared_module_first_the_cycle_fails_as_it_did(tmp_path):
     """The same tree with SHARED_FIRST emptied: the ImportError the cases used to get."""
-    impl = _tree(tmp_path)
-    code = ("import sys; from bce_grad.cann_compat import impl_path; impl_path.SHARED_FIRST = (); "
-            "impl_path.use_impl_dir(sys.argv[1]); from impl.add import add")
-    done = subprocess.run([sys.executable, "-c", code, str(impl)], capture_output=True,
-                          text=True, timeout=60)
+    done = _run("import sys; from bce_grad.cann_compat import impl_path; "
+                "impl_path.SHARED_FIRST = (); impl_path.use_impl_dir(sys.argv[1]); "
+                "from impl.add import add", _tree(tmp_path))
     assert done.returncode != 0 and "ImportError" in done.stderr, done.stderr[-2000:]
