@@ -44,6 +44,7 @@ def make_inputs(case: dict, seed: int = 0) -> dict[str, np.ndarray]:
 
 def host_kernel_call(arrays: dict, reduction: str, soc: str) -> tuple[Callable[[], object], np.ndarray]:
     """The compiled kernel alone, as the API launches it, writing into a preallocated output."""
+    from bce_grad._impl.dynamic import binary_cross_entropy_grad  # noqa: F401 - its host tiling
     from bce_grad.op_support import OP_TYPE
     from bce_grad.host_backend import launch, platform
     from bce_grad.host_backend.register import get_host_tiling
