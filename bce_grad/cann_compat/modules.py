@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from bce_grad.cann_compat import dtypes
 from bce_grad.cann_compat.errors import Unhonoured
+from bce_grad.host_backend.dsl import OPS
 
 #: Set on every module of the layer; ``impl/util/platform_adapter.py`` checks it on ``tbe``.
 MARKER = "__bce_grad_host_backend__"
@@ -148,8 +149,7 @@ def _add_compile_info(key: str, value: Any) -> None:
 
 # ---- the names -------------------------------------------------------------------------------
 
-_DSL_OPS = ("broadcast", "cast_to", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog",
-            "vmax", "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vsub")
+_DSL_OPS = OPS  # the host backend's DSL ops, listed once (bce_grad.host_backend.dsl)
 
 
 def _dsl_names(extra: dict | None = None) -> dict:
@@ -195,6 +195,9 @@ def _module_specs() -> dict[str, dict]:
         "te": {"doc": "CANN's old ``te`` package, on the host backend."},
         "te.lang": {},
         "te.lang.cce": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
+        "te.lang.cce.util": {"names": {
+            "shape_to_list": _Lazy(f"{_HOST}.shape_util:shape_to_list")},
+            "unhonoured": _DSL_NOTE},
         "te.lang.cce.te_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
         "te.lang.cce.te_compute.elewise_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
         "te.lang.cce.te_compute.broadcast_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},

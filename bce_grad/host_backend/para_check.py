@@ -143,3 +143,8 @@ def check_tensor_shape_size(shape: Sequence[int]) -> int:
 
 
 check_kernel_name = check_kernel_name
+
+
+def is_scalar(shape: Sequence[int]) -> bool:
+    """Whether a shape is CANN's scalar form: a list or tuple holding exactly one dim of 1."""
+    return isinstance(shape, (list, tuple)) and len(shape) == 1 and shape[0] == 1

@@ -166,3 +166,40 @@ def compare_tensor_dict_key(dict1: dict, dict2: dict, dict_key: str) -> None:
     if not equal:
         raise RuntimeError(f"input one and input two are not equal in {dict_key}: "
                            f"{first} and {second}")
+
+
+def refine_shape_axes(shape: Sequence[int], axes) -> tuple[list[int], list[int]]:
+    """Fuse a reduce operator's axes: dims of 1 are dropped, and runs of consecutive reduced
+    (or kept) dims become one dim, their product. ``axes`` (an int or a sequence, negative
+    counting from the end) give the reduced dims; returns (shape, reduced axes of that shape).
+    A rank-1 shape comes back as it is. ``(2, 3, 4, 5, 6)`` with axes ``(1, -3)`` gives
+    ``([2, 12, 30], [1])``.
+
+    Raises
+    ------
+    RuntimeError
+        When an axis is outside ``[-rank, rank)``.
+    """
+    if len(shape) == 1:
+        return shape, axes
+    rank = len(shape)
+    reduced = set()
+    for axis in axes if isinstance(axes, (list, tuple)) else [axes]:
+        if not -rank <= axis < rank:
+            raise RuntimeError(f"Axis must between [-{rank}, {rank}), but is {axis}.")
+        reduced.add(axis % rank)
+    fused: list[int] = []
+    fused_axes: list[int] = []
+    previous = None
+    for index, dim in enumerate(shape):
+        if dim == 1:
+            continue
+        kind = index in reduced
+        if kind == previous:
+            fused[-1] *= dim
+        else:
+            fused.append(dim)
+            if kind:
+                fused_axes.append(len(fused) - 1)
+            previous = kind
+    return fused or [1], fused_axes

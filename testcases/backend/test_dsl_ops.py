@@ -114,6 +114,31 @@ def test_broadcast_of_a_tir_constant_keeps_its_dtype(dtype, tmp_path):
     assert np.array_equal(out.view(np.uint8), want.view(np.uint8))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vsqrt_is_correctly_rounded(dtype, tmp_path):
+    """sqrt computed in float32 and rounded once is correctly rounded for float16 and bfloat16
+    too (float32 carries more than twice their precision plus two bits)."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([np.array([0.0, 1.0, 4.0, 2.0], np.float32),
+                        rng.uniform(0, 100, 300).astype(np.float32)]).astype(DTYPES[dtype])
+    out, _ = build_and_run(lambda t: tbe.vsqrt(t), [x], [dtype], [x.shape], x.shape, x.dtype,
+                           tmp_path)
+    want = np.sqrt(x.astype(np.float64)).astype(np.float32).astype(x.dtype)
+    assert np.array_equal(out.view(np.uint8), want.view(np.uint8))
+
+
+def test_unary_ops_take_cann_modes_and_refuse_an_unknown_one():
+    """canndev's Sigmoid calls vrec(x, "high_precision"); other operators pass priority_flag."""
+    from bce_grad.host_backend import tvm_shim as tvm
+
+    x = tvm.placeholder((4,), dtype="float32", name="x")
+    for op in (tbe.vrec, tbe.vsqrt, tbe.vexp, tbe.vlog, tbe.vabs):
+        assert op(x, "high_precision").dtype == "float32"
+        assert op(x, priority_flag=1).dtype == "float32"
+    with pytest.raises(OpError, match=r"E80000.*impl_mode.*but actually is \[fastest\]"):
+        tbe.vrec(x, "fastest")
+
+
 def test_fp16_arithmetic_rounds_in_fp16(tmp_path):
     """No hidden fp32: (a * b) * c rounds after each multiply, as the DSL's fp16 vmul does."""
     a = np.full(4, 300.0, np.float16)

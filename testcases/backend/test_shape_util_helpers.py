@@ -62,3 +62,28 @@ def test_compare_tensor_dict_key():
         shape_util.compare_tensor_dict_key(a, {"shape": "2,3"}, "shape")
     with pytest.raises(RuntimeError, match="dict1 is not dict"):
         shape_util.compare_tensor_dict_key([1], a, "shape")
+
+
+@pytest.mark.parametrize("shape, axes, want_shape, want_axes", [
+    ((2, 3, 4, 5, 6), (1, -3), [2, 12, 30], [1]),
+    ((2, 3, 4), 0, [2, 12], [0]),
+    ((2, 1, 3, 4), [2, 3], [2, 12], [1]),  # the dim of 1 is dropped first
+    ((4, 5), [0, 1], [20], [0]),
+    ((1, 1), [0], [1], []),
+    ((7,), [0], (7,), [0]),  # rank 1 comes back as it is
+])
+def test_refine_shape_axes(shape, axes, want_shape, want_axes):
+    assert shape_util.refine_shape_axes(shape, axes) == (want_shape, want_axes)
+
+
+def test_refine_shape_axes_refuses_an_axis_out_of_range():
+    with pytest.raises(RuntimeError, match=r"between \[-2, 2\)"):
+        shape_util.refine_shape_axes((2, 3), [2])
+
+
+@pytest.mark.parametrize("shape, want", [([1], True), ((1,), True), ([2], False), ([1, 1], False),
+                                         ([], False), (1, False)])
+def test_para_check_is_scalar(shape, want):
+    from bce_grad.host_backend import para_check
+
+    assert para_check.is_scalar(shape) is want

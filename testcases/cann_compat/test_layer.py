@@ -143,3 +143,15 @@ def test_a_spawned_worker_gets_the_layer():
     import os
 
     assert ENV not in os.environ and not exported.directory.exists()
+
+
+def test_old_style_util_and_dsl_names_canndev_operators_use(cann_layer):
+    """canndev's Add calls ``te.lang.cce.util.shape_to_list``, its Sigmoid ``vrec(x, mode)``,
+    its Sqrt-based operators ``vsqrt`` (issue 28)."""
+    import te.lang.cce as old
+    from tbe import dsl
+
+    assert old.util.shape_to_list([2, 3]) == [2, 3]
+    assert callable(dsl.vsqrt) and callable(old.vsqrt)
+    with pytest.raises(cann_layer.UnsupportedApiError, match=r"te\.lang\.cce\.util\.no_such"):
+        old.util.no_such()

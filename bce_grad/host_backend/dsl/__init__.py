@@ -10,8 +10,9 @@ from typing import Any
 
 from bce_grad.host_backend.dsl.classify import OpPatternMode, classify
 
-_OPS = ("broadcast", "cast_to", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog",
-        "vmax", "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vsub")
+#: The compute ops, each loaded with Apache TVM on first use.
+OPS = ("broadcast", "cast_to", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog",
+       "vmax", "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vsqrt", "vsub")
 #: Each lazily loaded name and the module that defines it.
 _LAZY = {
     "build": "bce_grad.host_backend.build",
@@ -19,13 +20,13 @@ _LAZY = {
     "compute": "bce_grad.host_backend.dsl.context",
     "var": "bce_grad.host_backend.dsl.context",
     "auto_schedule": "bce_grad.host_backend.schedule",
-    **{name: "bce_grad.host_backend.dsl.ops" for name in _OPS},
+    **{name: "bce_grad.host_backend.dsl.ops" for name in OPS},
 }
 
 #: Names that CANN spells two ways: the lazily loaded name -> the attribute that defines it.
 _ALIASES = {"cce_build_code": "build"}
 
-__all__ = ["OpPatternMode", "classify", *sorted(_LAZY)]
+__all__ = ["OPS", "OpPatternMode", "classify", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -109,12 +109,24 @@ def _is_minus_one(value: tvm.ir.Expr) -> bool:
     return isinstance(value, (tirx.FloatImm, tirx.IntImm)) and value.value == -1
 
 
+#: The ``impl_mode`` values CANN's unary ops take (``priority_flag``: its older spelling).
+IMPL_MODES = ("high_performance", "high_precision", "keep_fp16", "support_out_of_bound_index")
+
+
 def _unary(name: str, fn):
-    def op(tensor: te.Tensor) -> te.Tensor:
+    def op(tensor: te.Tensor, impl_mode: str | None = None, priority_flag: int | None = None,
+           **_unused: object) -> te.Tensor:
+        if impl_mode is not None and impl_mode not in IMPL_MODES:
+            raise OpError("E80000", f"tbe.dsl.{name}: the parameter[impl_mode] should be one of "
+                          f"{list(IMPL_MODES)}, but actually is [{impl_mode}]",
+                          param_name="impl_mode")
         return _elementwise(name, (tensor,), fn)
 
     op.__name__ = name
-    op.__doc__ = f"Elementwise ``{name}`` of one tensor."
+    op.__doc__ = (f"Elementwise ``{name}`` of one tensor. ``impl_mode`` and ``priority_flag`` "
+                  f"choose between the NPU's fast and precise instruction sequences; the host "
+                  f"computes the IEEE result (correctly rounded where the dtype's operation is) "
+                  f"for every mode, so they are checked and otherwise ignored.")
     return op
 
 
@@ -155,6 +167,7 @@ vabs = _unary("vabs", tirx.abs)
 vexp = _unary("vexp", tirx.exp)
 vlog = _unary("vlog", tirx.log)
 vrec = _unary("vrec", lambda a: tirx.const(1, dtype_of(a)) / a)
+vsqrt = _unary("vsqrt", tirx.sqrt)
 
 
 def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.Tensor:  # noqa: N803
