@@ -114,8 +114,8 @@ class BinaryCrossEntropyGrad(nn.Cell):
         super().__init__()
         self.reduction = normalize_reduction(reduction)
         path = _native.bind()
-        self._plain = _custom(path, reduction, weighted=False)
-        self._weighted = _custom(path, reduction, weighted=True)
+        self._plain = _custom(path, self.reduction, weighted=False)
+        self._weighted = _custom(path, self.reduction, weighted=True)
 
     def construct(self, x, y, grad_output, weight=None):
         if weight is None:
@@ -252,8 +252,8 @@ class BinaryCrossEntropy(nn.Cell):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = normalize_reduction(reduction)
-        self._plain = _Loss(reduction)
-        self._weighted = _WeightedLoss(reduction)
+        self._plain = _Loss(self.reduction)
+        self._weighted = _WeightedLoss(self.reduction)
 
     def construct(self, logits, labels, weight=None):
         if weight is None:

@@ -139,10 +139,9 @@ class PackageChoice:
                 return last[2]
             found = self.package_dir()
             if found is None:
-                from bce_grad.host_backend import platform
-                from bce_grad.host_backend.soc_table import soc_info
+                from bce_grad.runtime.packages import soc_of
 
-                soc = (soc_info(self._soc) if self._soc else platform.current_soc()).soc_version
+                soc = soc_of(self._soc).soc_version
                 opened = self._runtimes.get(soc)
                 if opened is None:
                     from bce_grad.runtime.cache_package import CachePackage

@@ -20,7 +20,7 @@ import numpy as np
 
 from bce_grad.array_checks import check_out, native_inputs
 from bce_grad.host_backend.errors import OpError, OpTypeError, OpValueError
-from bce_grad.op_support import MAX_RANK, REDUCTION_ENUM, normalize_reduction
+from bce_grad.op_support import MAX_RANK, OP_NAME, REDUCTION_ENUM, normalize_reduction
 
 #: aclnn's reduction enum by name, as the C header's bce_grad_reduction (generated from it).
 REDUCTIONS = {name: value for value, name in REDUCTION_ENUM.items()}
@@ -217,7 +217,7 @@ def report_to_c(err: BaseException, doing: str, message: int, size: int) -> int:
     NUL-terminated, truncated); returns 1, the callback's failure status. An :class:`OpError`
     keeps its own text; anything else becomes E61001 saying what failed (``doing``)."""
     text = str(err) if isinstance(err, OpError) else \
-        f"[E61001] In op[binary_cross_entropy_grad], {doing} failed: {type(err).__name__}: {err}"
+        f"[E61001] In op[{OP_NAME}], {doing} failed: {type(err).__name__}: {err}"
     data = text.encode(errors="replace")[:max(int(size), 1) - 1]
     ctypes.memmove(message, data + b"\0", len(data) + 1)
     return 1

@@ -210,7 +210,7 @@ def default_package(soc: str | None = None, *, kernel_set: str | None = None) ->
     ready = ready_package(soc, kernel_set=kernel_set)
     if ready is not None:
         return ready
-    info = _soc(soc)
+    info = soc_of(soc)
     set_name = package_set_name(kernel_set)
     found = _default_package(info.soc_version, set_name, str(packages_root()))
     if not (found / "manifest.json").is_file():  # removed since this process found it
@@ -219,7 +219,9 @@ def default_package(soc: str | None = None, *, kernel_set: str | None = None) ->
     return found
 
 
-def _soc(soc: str | None):
+def soc_of(soc: str | None):
+    """The SoC info of ``soc``, else of this context's SoC (``platform.use_soc``, else
+    ``$BCE_GRAD_SOC``, else Ascend910B1)."""
     from bce_grad.host_backend import platform
     from bce_grad.host_backend.soc_table import soc_info
 
@@ -238,26 +240,32 @@ def ready_package(soc: str | None = None, *, kernel_set: str | None = None) -> P
     if value is not None:
         return _from_env(value, soc)
     set_name = package_set_name(kernel_set)
-    info = _soc(soc)
+    info = soc_of(soc)
     shipped = shipped_package(info.soc_version, set_name)  # a binary wheel's: no build
     if shipped is not None:
         return shipped
     root = packages_root()
-    built = root / f"{info.short_soc_version.lower()}-{package_key(info.soc_version, set_name)}"
+    built = _built_folder(root, info.soc_version, set_name)
     if not (built / "manifest.json").is_file():
         return None
     bce_cache.check_private(root)  # its kernels are loaded: refused when others can write it
     return built
 
 
+def _built_folder(root: Path, soc_version: str, set_name: str) -> Path:
+    """``<root>/<soc_dir>-<key>``: where the cache keeps the package of that SoC and kernel set."""
+    from bce_grad.host_backend.soc_table import soc_info
+
+    soc_dir = soc_info(soc_version).short_soc_version.lower()
+    return root / f"{soc_dir}-{package_key(soc_version, set_name)}"
+
+
 @functools.lru_cache(maxsize=None)
 def _default_package(soc_version: str, set_name: str, root_text: str) -> Path:
-    from bce_grad.host_backend.soc_table import soc_info
     from bce_grad.kernel_cache import writable_cache_dir
 
     root = Path(root_text)
-    soc_dir = soc_info(soc_version).short_soc_version.lower()
-    final = root / f"{soc_dir}-{package_key(soc_version, set_name)}"
+    final = _built_folder(root, soc_version, set_name)
     if root.is_dir():
         bce_cache.check_private(root)  # its kernels are loaded: refused when others can write it
     if (final / "manifest.json").is_file():

@@ -164,6 +164,15 @@ def test_bit_exact_to_numpy_api(ms_bce, dtype, reduction, with_weight):
     assert_bit_exact(got, numpy_api(x, y, g, w, reduction))
 
 
+@pytest.mark.parametrize("value, name", [(0, "none"), (1, "mean"), (2, "sum")])
+def test_aclnn_reduction_enum_runs_the_named_reduction(ms_bce, value, name):
+    """The cells take aclnn's enum as every entry point does (one rule, op_support): the enum
+    value runs the kernels of its name (an int reached the kernel builder unconverted)."""
+    x, y, g, w = grid_arrays("float32", True, seed=3)
+    assert ms_bce["module"].BinaryCrossEntropyGrad(value).reduction == name
+    assert_bit_exact(run(ms_bce["module"], value, x, y, g, w), numpy_api(x, y, g, w, name))
+
+
 @pytest.mark.parametrize("with_weight", [False, True], ids=["no_weight", "weight"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", ["float16", "float32"])

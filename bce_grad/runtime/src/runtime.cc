@@ -85,7 +85,8 @@ Arg Describe(const char* name, const DLTensor* t) {
  */
 void CheckShape(const Arg& arg) {
   if (arg.shape.size() > static_cast<size_t>(kMaxRank)) {
-    Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(arg.name, static_cast<int64_t>(arg.shape.size())), BCE_GRAD_MSG_RANK_WITH_OP);
+    Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(arg.name, static_cast<int64_t>(arg.shape.size())),
+        BCE_GRAD_MSG_RANK_WITH_OP);
   }
   for (int64_t d : arg.shape) {
     if (d < 0) {
@@ -505,7 +506,7 @@ int Backward(const bce_grad_package* handle, const DLTensor* grad_output, const 
   }
   const Package& package = *handle->impl;
   if (!package.environment.empty()) package.CheckEnvironment();
-  if (reduction < 0 || reduction > 2) {
+  if (reduction < 0 || reduction >= BCE_GRAD_REDUCTION_COUNT) {
     Bad(BCE_GRAD_MSG_REDUCTION_CODE, ReductionMessage(std::to_string(reduction)));
   }
   const DLTensor* given[4] = {x, y, grad_output, weight};
@@ -623,13 +624,15 @@ int Tiling(int num_inputs, const int32_t* ndims, const int64_t* const* shapes, i
       !out_cof || !out_has_cof) {
     Bad("E80000", "bce_grad_tiling needs 1 to 8 inputs and non-NULL pointers", false);
   }
-  if (reduction < 0 || reduction > 2) {
+  if (reduction < 0 || reduction >= BCE_GRAD_REDUCTION_COUNT) {
     Bad(BCE_GRAD_MSG_REDUCTION_CODE, ReductionMessage(std::to_string(reduction)));
   }
   std::vector<Shape> given;
   for (int i = 0; i < num_inputs; ++i) {
     const char* name = i < 4 ? kInputNames[i] : "input";
-    if (ndims[i] < 0 || ndims[i] > kMaxRank) Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(name, ndims[i]), BCE_GRAD_MSG_RANK_WITH_OP);
+    if (ndims[i] < 0 || ndims[i] > kMaxRank) {
+      Bad(BCE_GRAD_MSG_RANK_CODE, RankMessage(name, ndims[i]), BCE_GRAD_MSG_RANK_WITH_OP);
+    }
     if (ndims[i] > 0 && !shapes[i]) {
       Bad("E80000", Param(name) + " has no shape (NULL) for its " + std::to_string(ndims[i]) + " dims");
     }
