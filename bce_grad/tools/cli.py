@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "bce_grad.tools.commands.st",
     "bce_grad.tools.commands.cache",
     "bce_grad.tools.commands.op_ut_run",
+    "bce_grad.tools.commands.op_ut_breadth",
 )
 
 EXIT_OK = 0
