@@ -12,6 +12,11 @@ everyone: TVM's own ``topi`` calls ``x.dtype.matches_code(...)`` on te tensors. 
 API) makes ``te.Tensor.dtype`` a :class:`DTypeName`, a ``str`` that still answers
 PrimType's attributes (``matches_code``, ``dtype``, ...), and pins ``Tensor.expr_ty()``
 (TVM's own accessor) to the PrimType; :func:`uninstall` restores both.
+
+CANN's TVM fork also lets operators add attributes to a made op (``res.op.attrs["x"] = v``,
+read by its fusion passes); Apache TVM's attribute maps are fixed. While installed, such an
+assignment raises :class:`~bce_grad.cann_compat.errors.UnsupportedApiError` naming it,
+instead of a bare ``TypeError``.
 """
 from __future__ import annotations
 
@@ -58,6 +63,18 @@ def install() -> None:
         cls.dtype = property(lambda self: DTypeName(tensor_ffi.TensorDType(self)),
                              doc="The element type's name, as a str (bce_grad.cann_compat).")
         cls.expr_ty = lambda self: tensor_ffi.TensorDType(self)
+        import tvm_ffi.container as container
+
+        _saved["map_setitem"] = container.Map.__dict__.get("__setitem__")
+        container.Map.__setitem__ = _refuse_attribute
+
+
+def _refuse_attribute(self, key: object, value: object) -> None:
+    from bce_grad.cann_compat.errors import UnsupportedApiError
+
+    raise UnsupportedApiError(f"op.attrs[{key!r}] = ...", "Apache TVM fixes an op's attributes "
+                              "when the op is made; CANN's TVM fork lets operators add them for "
+                              "its fusion passes")
 
 
 def installed() -> bool:
@@ -74,3 +91,10 @@ def uninstall() -> None:
 
         te_tensor.Tensor.dtype = _saved.pop("dtype")
         te_tensor.Tensor.expr_ty = _saved.pop("expr_ty")
+        import tvm_ffi.container as container
+
+        setitem = _saved.pop("map_setitem")
+        if setitem is None:
+            del container.Map.__setitem__
+        else:
+            container.Map.__setitem__ = setitem

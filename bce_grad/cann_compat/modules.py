@@ -15,7 +15,7 @@ import types
 from typing import Any, Callable
 
 from bce_grad.cann_compat import dtypes
-from bce_grad.cann_compat.errors import Unhonoured
+from bce_grad.cann_compat.errors import Unhonoured, UnsupportedApiError
 from bce_grad.host_backend.dsl import OPS
 
 #: Set on every module of the layer; ``impl/util/platform_adapter.py`` checks it on ``tbe``.
@@ -24,6 +24,8 @@ MARKER = "__bce_grad_host_backend__"
 _HOST = "bce_grad.host_backend"
 _DSL_NOTE = ("the host backend implements the elementwise and broadcast DSL "
              "(bce_grad.host_backend.dsl); this op or helper is not among them")
+_HELPER_NOTE = ("the host backend implements the para_check and shape_util helpers that "
+                "elementwise and broadcast operators use; this one is not among them")
 _TIK_NOTE = "TIK kernels program the Ascend core directly; only the tbe DSL runs on the host"
 _PLATFORM_NOTE = ("a device constant of CANN's code generator (buffer scope, instruction "
                   "or SoC family) with no meaning on the host")
@@ -94,10 +96,18 @@ def _build(sch, config: dict):
     return build(sch, config)
 
 
+#: SoCs CANN's UT cases name whose platform facts (cores, buffer sizes, vector dtypes) no public
+#: source gives: selecting one is unsupported, not an unknown SoC.
+UNDESCRIBED_SOCS = ("SD3403", "Hi3796CV300ES", "Hi3796CV300CS")
+
+
 def _te_set_version(soc_version: str, core_type: str = "AiCore", *_: object, **__: object) -> str:
     """``te.platform.te_set_version``: select the SoC for later compiles in this context."""
     from bce_grad.host_backend.platform import set_current_compile_soc_info
 
+    if str(soc_version) in UNDESCRIBED_SOCS:
+        raise UnsupportedApiError(f"te_set_version({soc_version!r})", "no public source gives "
+                                  "this SoC's platform facts, so the host cannot stand in for it")
     return set_current_compile_soc_info(soc_version, core_type)
 
 
@@ -113,7 +123,13 @@ def _get_bit_len(dtype: str) -> int:
     return np.dtype(name).itemsize * 8
 
 
+#: Build configuration keys whose value on the host is a fact, not a device switch.
+HOST_BUILD_CONFIG = {"enable_op_prebuild": False}  # the host compiles; it never pre-builds
+
+
 def _get_current_build_config(key: str | None = None) -> Any:
+    if key in HOST_BUILD_CONFIG:
+        return HOST_BUILD_CONFIG[key]
     return Unhonoured(f"tbe.common.buildcfg.get_current_build_config({key!r})",
                       "CANN's build configuration (CCE compiler switches) has no host meaning")()
 
@@ -160,7 +176,9 @@ def _dsl_names(extra: dict | None = None) -> dict:
         "cce_build_code": _Lazy(lambda: _build),
         "compute": _Lazy(f"{_HOST}.dsl.context:compute", tensors=True),
         "var": _Lazy(f"{_HOST}.dsl.context:var", tensors=True),
+        "var_attr": _Lazy(f"{_HOST}.dsl.context:var_attr", tensors=True),
         "classify": _Lazy(f"{_HOST}.dsl.classify:classify"),
+        "sum": _Lazy(f"{_HOST}.dsl:reduce_sum", tensors=True),  # CANN's older name
         "tuple_sum": Unhonoured("te.lang.cce.tuple_sum", "a tuple reduction; " + _DSL_NOTE),
     })
     names.update(extra or {})
@@ -211,8 +229,9 @@ def _module_specs() -> dict[str, dict]:
         "te.tvm": tvm,
         "te.tvm.api": tvm,
         "te.utils": {},
-        "te.utils.para_check": {"forward": f"{_HOST}.para_check"},
-        "te.utils.shape_util": {"forward": f"{_HOST}.shape_util", "tensors": True},
+        "te.utils.para_check": {"forward": f"{_HOST}.para_check", "unhonoured": _HELPER_NOTE},
+        "te.utils.shape_util": {"forward": f"{_HOST}.shape_util", "tensors": True,
+                                "unhonoured": _HELPER_NOTE},
         "te.utils.error_manager": {},
         "te.utils.error_manager.error_manager_vector": {"forward": f"{_HOST}.error_manager_vector"},
         "te.utils.error_manager.error_manager_util": {},
@@ -221,11 +240,14 @@ def _module_specs() -> dict[str, dict]:
         "tbe.dsl.base": {},
         "tbe.dsl.base.operation": {"names": {
             "var": _Lazy(f"{_HOST}.dsl.context:var", tensors=True),
+            "var_attr": _Lazy(f"{_HOST}.dsl.context:var_attr", tensors=True),
             "compute": _Lazy(f"{_HOST}.dsl.context:compute", tensors=True),
             "add_compile_info": _add_compile_info,
             "get_context": _Lazy(f"{_HOST}.op_context:get_context")}},
         "tbe.tik": {"unhonoured": _TIK_NOTE},
+        "te.tik": {"unhonoured": _TIK_NOTE},
         "tbe.tvm": tvm,
+        "tbe.tvm.api": tvm,
         "tbe.common": {},
         "tbe.common.context": {"names": {
             "get_context": _Lazy(f"{_HOST}.op_context:get_context"),
@@ -237,8 +259,10 @@ def _module_specs() -> dict[str, dict]:
         "tbe.common.platform": {"names": platform, "unhonoured": _PLATFORM_NOTE},
         "tbe.common.platform.platform_info": {"names": platform, "unhonoured": _PLATFORM_NOTE},
         "tbe.common.utils": {},
-        "tbe.common.utils.para_check": {"forward": f"{_HOST}.para_check"},
-        "tbe.common.utils.shape_util": {"forward": f"{_HOST}.shape_util", "tensors": True},
+        "tbe.common.utils.para_check": {"forward": f"{_HOST}.para_check",
+                                        "unhonoured": _HELPER_NOTE},
+        "tbe.common.utils.shape_util": {"forward": f"{_HOST}.shape_util", "tensors": True,
+                                        "unhonoured": _HELPER_NOTE},
         "tbe.common.utils.errormgr": {},
         "tbe.common.utils.errormgr.error_manager_vector": {
             "forward": f"{_HOST}.error_manager_vector"},
@@ -252,7 +276,9 @@ def _module_specs() -> dict[str, dict]:
         "tbe.common.register": {"names": {
             "register_operator": _Lazy(f"{_HOST}.register:register_operator"),
             "register_op_compute": _Lazy(f"{_HOST}.register:register_operator_compute"),
-            "register_operator_compute": _Lazy(f"{_HOST}.register:register_operator_compute")}},
+            "register_operator_compute": _Lazy(f"{_HOST}.register:register_operator_compute"),
+            "register_param_generalization": _Lazy(
+                f"{_HOST}.register:register_param_generalization")}},
         "tbe.common.buildcfg": {"names": {
             "get_current_build_config": _get_current_build_config}},
     }

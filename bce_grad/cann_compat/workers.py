@@ -48,7 +48,8 @@ def bootstrap(config: dict | None = None) -> None:
     """Install what the settings (``$BCE_GRAD_CANN_COMPAT`` when None) ask for, in this process.
 
     Keys: ``layer`` (install the layer), ``impl_path`` (serve ``impl`` from it), ``frame``
-    (patch CANN's op_test_frame for the host, :mod:`bce_grad.cann_compat.frame`).
+    (patch CANN's op_test_frame for the host, :mod:`bce_grad.cann_compat.frame`), ``tf1_api``
+    (TensorFlow 1's graph API for case files, :mod:`bce_grad.cann_compat.tf1_api`).
     """
     if config is None:
         config = json.loads(os.environ.get(ENV) or "{}")
@@ -64,6 +65,10 @@ def bootstrap(config: dict | None = None) -> None:
         from bce_grad.cann_compat.frame import patch_frame
 
         patch_frame()
+    if config.get("tf1_api"):
+        from bce_grad.cann_compat import tf1_api
+
+        tf1_api.install()
 
 
 class Exported:

@@ -6,7 +6,8 @@ import inspect
 from typing import Callable, Sequence
 
 from bce_grad.host_backend.build import check_kernel_name
-from bce_grad.host_backend.error_manager_vector import CannRuntimeError
+from bce_grad.host_backend.error_manager_vector import (CannRuntimeError,
+                                                       raise_err_input_format_invalid)
 from bce_grad.op_messages import DIM, RANK
 from bce_grad.op_support import MAX_RANK
 
@@ -21,6 +22,19 @@ REQUIRED_ATTR_INT = "required_attr_int"
 OPTION_ATTR_INT = "option_attr_int"
 REQUIRED_ATTR_FLOAT = "required_attr_float"
 OPTION_ATTR_FLOAT = "option_attr_float"
+REQUIRED_ATTR_BOOL = "required_attr_bool"
+OPTION_ATTR_BOOL = "option_attr_bool"
+REQUIRED_ATTR_LIST_INT = "required_attr_list_int"
+OPTION_ATTR_LIST_INT = "option_attr_list_int"
+REQUIRED_ATTR_LIST_FLOAT = "required_attr_list_float"
+OPTION_ATTR_LIST_FLOAT = "option_attr_list_float"
+REQUIRED_ATTR_LIST_BOOL = "required_attr_list_bool"
+OPTION_ATTR_LIST_BOOL = "option_attr_list_bool"
+REQUIRED_ATTR_LIST_LIST_INT = "required_attr_list_list_int"
+OPTION_ATTR_LIST_LIST_INT = "option_attr_list_list_int"
+REQUIRED_ATTR_TYPE = "required_attr_type"
+OPTION_ATTR_TYPE = "option_attr_type"
+DYNAMIC_OUTPUT = "dynamic_output"
 KERNEL_NAME = "kernel_name"
 
 RANK_LIMIT = MAX_RANK
@@ -28,7 +42,13 @@ SHAPE_SIZE_LIMIT = 2 ** 31 - 1
 DIM_LIMIT = SHAPE_SIZE_LIMIT
 _TENSOR_KINDS = {REQUIRED_INPUT, OPTION_INPUT, REQUIRED_OUTPUT, OPTION_OUTPUT}
 _ATTR_TYPES = {REQUIRED_ATTR_STR: str, OPTION_ATTR_STR: str, REQUIRED_ATTR_INT: int,
-               OPTION_ATTR_INT: int, REQUIRED_ATTR_FLOAT: (int, float), OPTION_ATTR_FLOAT: (int, float)}
+               OPTION_ATTR_INT: int, REQUIRED_ATTR_FLOAT: (int, float), OPTION_ATTR_FLOAT: (int, float),
+               REQUIRED_ATTR_BOOL: bool, OPTION_ATTR_BOOL: bool,
+               REQUIRED_ATTR_LIST_INT: (list, tuple), OPTION_ATTR_LIST_INT: (list, tuple),
+               REQUIRED_ATTR_LIST_FLOAT: (list, tuple), OPTION_ATTR_LIST_FLOAT: (list, tuple),
+               REQUIRED_ATTR_LIST_BOOL: (list, tuple), OPTION_ATTR_LIST_BOOL: (list, tuple),
+               REQUIRED_ATTR_LIST_LIST_INT: (list, tuple), OPTION_ATTR_LIST_LIST_INT: (list, tuple),
+               REQUIRED_ATTR_TYPE: str, OPTION_ATTR_TYPE: str}
 
 
 def _check_one(op_name: str, name: str, kind: str, value: object) -> None:
@@ -93,6 +113,16 @@ def check_dtype(dtype: str, check_list: Sequence[str], param_name: str = "") -> 
                 "excepted_dtype_list": list(check_list), "dtype": dtype.lower()},
                f"In op, the parameter[{param_name}]'s dtype should be one of "
                f"[{list(check_list)}], but actually is [{dtype.lower()}].")
+
+
+def check_format(data_format: str, check_list: Sequence[str] | None = None,
+                 param_name: str = "") -> None:
+    """Refuse ``data_format`` unless it is in ``check_list`` (E80015; None: any format name);
+    E80003 when it is not a str."""
+    if not isinstance(data_format, str):
+        _type_error(param_name, "str", data_format)
+    if check_list is not None and data_format.upper() not in [item.upper() for item in check_list]:
+        raise_err_input_format_invalid("", param_name, list(check_list), data_format)
 
 
 def check_shape(shape: Sequence[int], min_dim: int = 0, max_dim: int = DIM_LIMIT,

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
 
+from bce_grad.host_backend.dsl import OPS
 from bce_grad.host_backend.errors import OpError, OpValueError
 from bce_grad.host_backend.soc_table import SocInfo, canonical_soc, soc_info
 
@@ -31,14 +32,9 @@ DEFAULT_SOC_VERSION = "Ascend910B1"
 #: Host code generators: the CPU through LLVM, NVIDIA GPUs through CUDA.
 BACKEND_TARGETS = ("llvm", "cuda")
 
-#: DSL vector APIs whose float32 support depends on the SoC's vector unit.
-_VECTOR_APIS = frozenset(
-    f"tbe.dsl.{name}"
-    for name in (
-        "vadd", "vsub", "vmul", "vdiv", "vmax", "vmin", "vadds", "vmuls", "vmaxs", "vmins",
-        "vabs", "vexp", "vlog", "vrec", "reduce_sum", "broadcast",
-    )
-)
+#: DSL vector APIs (every compute op the host backend has, and CANN's older ``sum``) whose
+#: float32 support depends on the SoC's vector unit.
+_VECTOR_APIS = frozenset(f"tbe.dsl.{name}" for name in (*OPS, "sum"))
 _CAST_DTYPES = {"f16": "float16", "f32": "float32", "bf16": "bfloat16"}
 
 SOC_ENV = "BCE_GRAD_SOC"

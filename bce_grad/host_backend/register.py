@@ -19,6 +19,7 @@ from bce_grad.host_backend.op_context import OpContext, current_context
 OPERATORS: dict[str, Callable] = {}
 COMPUTES: dict[str, Callable] = {}
 TILINGS: dict[str, Callable] = {}
+GENERALIZATIONS: dict[str, Callable] = {}
 
 
 def register_operator(op_type: str, pattern: str | None = None, **_: object) -> Callable:
@@ -34,6 +35,16 @@ def register_operator(op_type: str, pattern: str | None = None, **_: object) -> 
 
         OPERATORS[op_type] = wrapper
         return wrapper
+
+    return decorate
+
+
+def register_param_generalization(op_type: str) -> Callable:
+    """Record ``op_type``'s shape generalization function (CANN's binary kernel reuse, which
+    the host does not do); returns the function unchanged."""
+    def decorate(func: Callable) -> Callable:
+        GENERALIZATIONS[op_type] = func
+        return func
 
     return decorate
 
@@ -62,6 +73,11 @@ class FusionManager:
             return func
 
         return decorate
+
+    @staticmethod
+    def get_build_cfg() -> str:
+        """CANN's L1 fusion switch: ``"disable"`` on the host, which fuses nothing."""
+        return "disable"
 
 
 fusion_manager = FusionManager()

@@ -6,8 +6,9 @@ host tiling) does not load the compiler.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:
     import tvm
@@ -53,9 +54,78 @@ class _Target:
 target = _Target()
 
 
+#: The tag :func:`tag_scope` gives the stages made in this context (thread, task).
+_tag: ContextVar[str] = ContextVar("bce_grad_tvm_tag", default="")
+
+
+@contextmanager
+def tag_scope(tag: str) -> Iterator[None]:
+    """``with tvm.tag_scope(tag):`` stages made by :func:`compute` inside carry ``tag``."""
+    token = _tag.set(str(tag))
+    try:
+        yield
+    finally:
+        _tag.reset(token)
+
+
+def compute(shape: Sequence, fcompute: Callable, name: str = "compute", tag: str = "",
+            attrs: dict | None = None) -> te.Tensor:
+    """``tvm.compute``: a stage; its tag is ``tag``, else the enclosing :func:`tag_scope`'s."""
+    from tvm import te
+
+    return te.compute(list(shape), fcompute, name=name, tag=tag or _tag.get(), attrs=attrs)
+
+
+def select(condition: tvm.ir.Expr, true_value: tvm.ir.Expr, false_value: tvm.ir.Expr):
+    """``tvm.select``: ``true_value`` where ``condition`` holds, else ``false_value``."""
+    from tvm import tirx
+
+    return tirx.Select(condition, true_value, false_value)
+
+
+class _TensorModule:
+    """``tvm.tensor``: CANN code checks ``isinstance(x, tvm.tensor.Tensor)``."""
+
+    @property
+    def Tensor(self) -> type:  # noqa: N802 - TVM's name
+        from tvm import te
+
+        return te.Tensor
+
+
+tensor = _TensorModule()
+
+
+class _ExprModule:
+    """``tvm.expr``: CANN code checks ``isinstance(x, tvm.expr.Var)`` and friends; each name is
+    TVM's own class (from ``tvm.tirx.expr``, ``tvm.tirx``, else ``tvm.ir``)."""
+
+    _RENAMED = {"Expr": "PrimExpr", "ConstExpr": "PrimExpr"}
+
+    def __getattr__(self, name: str) -> Any:
+        import tvm
+        import tvm.tirx.expr
+
+        wanted = self._RENAMED.get(name, name)
+        for module in (tvm.tirx.expr, tvm.tirx, tvm.ir):
+            if hasattr(module, wanted):
+                return getattr(module, wanted)
+        raise AttributeError(f"tvm.expr.{name} has no counterpart in Apache TVM's tirx or ir")
+
+
+expr = _ExprModule()
+#: ``tvm.max`` / ``tvm.min`` / ``tvm.abs`` and friends: TIR's own.
+_TIR_FUNCTIONS = ("max", "min", "abs", "exp", "log", "sqrt", "floor", "ceil", "trunc", "round",
+                  "all", "any")
+
+
 def __getattr__(name: str) -> Any:
     if name == "Tensor":
         from tvm import te
 
         return te.Tensor
+    if name in _TIR_FUNCTIONS:
+        from tvm import tirx
+
+        return getattr(tirx, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

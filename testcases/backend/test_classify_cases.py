@@ -92,13 +92,24 @@ def test_unknown_rank_and_many_variants_fall_back_to_declared_and_elementwise():
     assert [[-1, -1], [1, -1], [-1, 1], [-1, -1]] in _shapes(many)
 
 
+def test_a_range_for_the_leading_dims_only():
+    """canndev's cases give a range for the leading dims only (Add: shape (-1, 3, 100, 16),
+    range [(1, 200)]); the dims past it are static here or unbounded."""
+    cases = classify([_desc([-1, 3, -1], [(1, 200)]), _desc([3, 1])], "broadcast")
+    assert cases, "a short range list should classify"
+    shortened = classify([_desc([-1, 4], [(2, 9)]), _desc([4])], "broadcast")
+    full = classify([_desc([-1, 4], [(2, 9), (4, 4)]), _desc([4])], "broadcast")
+    assert _shapes(shortened) == _shapes(full)
+
+
 def test_unknown_rank_beside_a_known_shape():
     cases = classify([_desc([-2]), _desc([16])], "broadcast", {"input_shape_type": [1, 0]})
     assert _shapes(cases) == [[[16], [16]], [[-1, 16], [1, 16]]]
 
 
 @pytest.mark.parametrize("ins, extra, code, words", [
-    ([_desc([-1, 4], [(1, 8)]), _desc([4])], None, "E80000", "one (low, high) pair per dim"),
+    ([_desc([-1, 4], [(1, 8), (4, 4), (1, 2)]), _desc([4])], None, "E80000",
+     "at most one (low, high) pair per dim"),
     ([_desc([-1], [(5, 2)]), _desc([1])], None, "E80000", "0 <= low <= high"),
     ([_desc([-1], [(2, 4)]), _desc([8])], None, "E80017", "should broadcast together"),
     ([_desc([3]), _desc([4])], None, "E80017", "should broadcast together"),

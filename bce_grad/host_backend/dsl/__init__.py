@@ -10,17 +10,26 @@ from typing import Any
 
 from bce_grad.host_backend.dsl.classify import OpPatternMode, classify
 
-#: The compute ops, each loaded with Apache TVM on first use.
-OPS = ("broadcast", "cast_to", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog",
-       "vmax", "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vsqrt", "vsub")
+#: The compute ops, each with the module that defines it (loaded with Apache TVM on first use).
+OP_MODULES = {
+    "ops": ("broadcast", "reduce_sum", "vabs", "vadd", "vadds", "vdiv", "vexp", "vlog", "vmax",
+            "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vrsqrt", "vsqrt", "vsub"),
+    "cast": ("cast_to", "ceil", "floor", "round", "round_d", "round_half_up", "trunc"),
+    "compare": ("vand", "vcmp", "vcmpsel", "vlogic", "vnot", "vor", "vsel"),
+    "nn": ("clip", "vaxpy", "vlrelu", "vmod", "vrelu"),
+}
+#: Every compute op's name.
+OPS = tuple(sorted(op for names in OP_MODULES.values() for op in names))
 #: Each lazily loaded name and the module that defines it.
 _LAZY = {
     "build": "bce_grad.host_backend.build",
     "cce_build_code": "bce_grad.host_backend.build",  # CANN's older name of build
     "compute": "bce_grad.host_backend.dsl.context",
     "var": "bce_grad.host_backend.dsl.context",
+    "var_attr": "bce_grad.host_backend.dsl.context",
     "auto_schedule": "bce_grad.host_backend.schedule",
-    **{name: "bce_grad.host_backend.dsl.ops" for name in OPS},
+    **{name: f"bce_grad.host_backend.dsl.{module}" for module, names in OP_MODULES.items()
+       for name in names},
 }
 
 #: Names that CANN spells two ways: the lazily loaded name -> the attribute that defines it.

@@ -118,10 +118,12 @@ def _dims_and_ranges(desc: dict, index: int) -> tuple[list[int], list[Range]]:
     if given is None or UNKNOWN_DIM not in shape:
         given = [None] * len(shape)
     given = list(given)
-    if len(given) != len(shape):
+    if len(given) > len(shape):
         raise OpError("E80000", f"classify: the range of input [{_name(desc, index)}] should hold "
-                      f"one (low, high) pair per dim of its shape {shape}, but actually is {given}",
-                      param_name="range")
+                      f"at most one (low, high) pair per dim of its shape {shape}, but actually "
+                      f"is {given}", param_name="range")
+    # CANN's cases may give pairs for the leading dims only: a dim past them is unbounded
+    given += [None] * (len(shape) - len(given))
     ranges: list[Range] = []
     for dim, pair in zip(shape, given):
         if dim != UNKNOWN_DIM:

@@ -58,6 +58,21 @@ def var(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
     return symbol
 
 
+def var_attr(name: str, bound: tuple[int, int] | None = None, dtype: str = "int32",
+             addition: dict | None = None) -> tirx.Var:
+    """Declare an operator attribute as a runtime scalar, as ``tbe.dsl.var_attr`` does.
+
+    The kernel takes the attribute's value at launch under ``name``, like any runtime
+    scalar of :func:`var`. List dtypes (``"int32[4]"``) are not offered.
+    """
+    if not dtype.isidentifier():
+        from bce_grad.cann_compat.errors import UnsupportedApiError
+
+        raise UnsupportedApiError(f"tbe.dsl.var_attr(dtype={dtype!r})",
+                                  "list attributes are not runtime scalars on the host")
+    return var(name, bound, dtype, addition)
+
+
 def is_declared(symbol: tirx.Var) -> bool:
     """Whether ``symbol`` was declared with :func:`var` in the compile running here."""
     context = op_context.current_context()

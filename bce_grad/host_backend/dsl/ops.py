@@ -2,7 +2,7 @@
 
 Each op builds one ``te.compute`` stage named after it. The dtype flow is the
 DSL's: an op computes and rounds in its operands' dtype (float16 stays float16);
-only :func:`cast_to` changes dtypes. Every op rounds on its own, as CANN's vector
+only :func:`~bce_grad.host_backend.dsl.cast.cast_to` changes dtypes. Every op rounds on its own, as CANN's vector
 unit does: a product is never contracted with a following add into a fused
 multiply-add (:func:`_product`). Operands of a binary op must share shape
 and dtype, as on CANN; :func:`broadcast` makes shapes agree first.
@@ -18,7 +18,6 @@ from bce_grad.host_backend import platform
 from bce_grad.host_backend.errors import OpError
 
 Scalar = Union[int, float, tvm.ir.Expr]
-SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "int32")
 
 
 def dtype_of(obj: te.Tensor | tvm.ir.Expr) -> str:
@@ -111,11 +110,16 @@ def _is_minus_one(value: tvm.ir.Expr) -> bool:
 
 #: The ``impl_mode`` values CANN's unary ops take (``priority_flag``: its older spelling).
 IMPL_MODES = ("high_performance", "high_precision", "keep_fp16", "support_out_of_bound_index")
+#: CANN's older ``priority_flag`` values (given where ``impl_mode`` now stands): 1 is precision.
+PRIORITY_FLAGS = {0: "high_performance", 1: "high_precision"}
 
 
 def _unary(name: str, fn):
     def op(tensor: te.Tensor, impl_mode: str | None = None, priority_flag: int | None = None,
            **_unused: object) -> te.Tensor:
+        if isinstance(impl_mode, (int, float)) and not isinstance(impl_mode, bool) \
+                and impl_mode in PRIORITY_FLAGS:  # CANN's older positional priority_flag
+            impl_mode = PRIORITY_FLAGS[impl_mode]
         if impl_mode is not None and impl_mode not in IMPL_MODES:
             raise OpError("E80000", f"tbe.dsl.{name}: the parameter[impl_mode] should be one of "
                           f"{list(IMPL_MODES)}, but actually is [{impl_mode}]",
@@ -168,28 +172,7 @@ vexp = _unary("vexp", tirx.exp)
 vlog = _unary("vlog", tirx.log)
 vrec = _unary("vrec", lambda a: tirx.const(1, dtype_of(a)) / a)
 vsqrt = _unary("vsqrt", tirx.sqrt)
-
-
-def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.Tensor:  # noqa: N803
-    """Cast ``tensor`` to ``dtype``, rounding to nearest even.
-
-    Parameters
-    ----------
-    tensor : te.Tensor
-        The input.
-    dtype : str
-        ``float16``, ``bfloat16``, ``float32`` or ``int32``.
-    f1628IntegerFlag : bool
-        Accepted for CANN compatibility; float-to-float casts ignore it.
-    """
-    if dtype not in SUPPORTED_DTYPES:
-        raise OpError("E80008", f"tbe.dsl.cast_to: the parameter[dtype] should be one of "
-                      f"{list(SUPPORTED_DTYPES)}, but actually is [{dtype}]", param_name="dtype")
-    if dtype_of(tensor) == dtype:
-        return tensor
-    quiet = dtype == "bfloat16" and _is_arithmetic_result(tensor)
-    return te.compute(tensor.shape, lambda *i: _convert(tensor[i], dtype, quiet), name="cast_to",
-                      tag="elewise_cast_to")
+vrsqrt = _unary("vrsqrt", lambda a: tirx.const(1, dtype_of(a)) / tirx.sqrt(a))
 
 
 #: Float ops that round in hardware and return a quiet NaN for any NaN operand, each with the

@@ -75,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "operator: cases (each case on each SoC), passed, failed, unsupported (the case "
             "stopped on a CANN API the host cannot honour: UnsupportedApiError) and the first "
             "cause. canndev is the checkout given by --canndev or $BCE_GRAD_CANNDEV_DIR; "
-            "its op_test_frame, impl tree and case folders are used as they are. Exit codes: "
+            "its op_test_frame, impl tree and case folders are used as they are; case files "
+            "written for TensorFlow 1 run with op-ut-run --tf1-api. Exit codes: "
             "0 no case failed (each passed or was unsupported), 1 some case failed, 2 bad usage."),
         epilog=("Example: BCE_GRAD_CANNDEV_DIR=~/canndev bce-grad op-ut-breadth "
                 "--soc_version Ascend910,Ascend910A --json breadth.json"))
@@ -138,7 +139,7 @@ def run_op(canndev: Path, op: str, socs: str, simulator_mode: str, timeout: floa
                    "--case_files", str(canndev / CASES_DIR / op), "--soc_version", socs,
                    "--test_report_path", str(Path(work) / "report"),
                    "--data_path", str(Path(work) / "data"),
-                   "--simulator_data_path", str(Path(work) / "model")]
+                   "--simulator_data_path", str(Path(work) / "model"), "--tf1-api"]
         if simulator_mode and simulator_mode != "none":
             command += ["--simulator_mode", simulator_mode]
         try:
@@ -188,9 +189,10 @@ def _case_text(case: dict) -> str:
 
 
 def _last_error(text: str) -> str:
-    """The last exception line of a traceback in ``text``, without the module path."""
+    """The first exception line of a traceback in ``text`` (the root of a chain), without
+    the module path."""
     lines = [line.strip() for line in text.splitlines()]
-    for line in reversed(lines):
+    for line in lines:
         match = _EXCEPTION_LINE.match(line)
         if match:
             return _short_name(match.group(1))

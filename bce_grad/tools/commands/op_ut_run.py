@@ -47,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="directory containing CANN's op_test_frame package")
     parser.add_argument("--impl-path", dest="impl_path", default=None, metavar="DIR",
                         help="a directory laid out as CANN's impl/ (default: the project's impl)")
+    parser.add_argument("--tf1-api", dest="tf1_api", action="store_true",
+                        help="case files written for TensorFlow 1 (tf.ConfigProto, tf.Session, "
+                             "tf.placeholder) run on TensorFlow 2: at its first import, eager "
+                             "execution is turned off and tf.compat.v1's names are exposed")
     parser.add_argument("--process-num", dest="process_num", type=int, default=0,
                         help="worker processes of the frame's pool (0: the frame's choice)")
     for flag, default in OP_UT_RUN_FLAGS.items():
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         impl_path = str(Path(args.impl_path).resolve() if args.impl_path else impl_dir())
         if frame_dir and frame_dir not in sys.path:
             sys.path.insert(0, frame_dir)
-        config = {"layer": True, "impl_path": impl_path, "frame": True}
+        config = {"layer": True, "impl_path": impl_path, "frame": True,
+                  "tf1_api": bool(getattr(args, "tf1_api", False))}
         bootstrap(config)
     except (CannCompatError, FileNotFoundError, ModuleNotFoundError) as err:
         sys.stderr.write(f"error: {err}\n")
