@@ -106,6 +106,28 @@ def _describe(tensors: Sequence[te.Tensor], outputs: Sequence[te.Tensor]) -> lis
              "dtype": str(t.dtype), "shape": [_dim(d) for d in t.shape]} for t in tensors]
 
 
+#: What Apache TVM's TIR common-subexpression pass says when it breaks a function: some
+#: static shapes ((9973, 1): a prime row count over rows of one) make it hoist a value out of
+#: the branch that defines it. LLVM eliminates common subexpressions again on its own.
+_CSE_FAILURE = "has been used before definition"
+
+
+def _compile(module, kind: str):
+    """``tvm.compile`` the module; once more without TIR's CSE pass if that pass breaks it."""
+    import tvm
+
+    from bce_grad.host_backend.targets import make_target
+
+    try:
+        with tvm.transform.PassContext(opt_level=3):
+            return tvm.compile(module, target=make_target(kind))
+    except tvm.error.InternalError as err:
+        if _CSE_FAILURE not in str(err):
+            raise
+    with tvm.transform.PassContext(opt_level=3, config={"tirx.disable_cse_tir": True}):
+        return tvm.compile(module, target=make_target(kind))
+
+
 def is_dynamic(meta: dict) -> bool:
     """Whether a kernel has symbolic dims or runtime scalars (its launch takes tiling data).
 
@@ -235,7 +257,7 @@ def _build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
     import tvm
     from tvm import te
 
-    from bce_grad.host_backend.targets import make_target, target_config
+    from bce_grad.host_backend.targets import target_config
 
     name = config.get("name", "")
     check_kernel_name(name)
@@ -257,8 +279,7 @@ def _build(sch: HostSchedule | Sequence[HostSchedule], config: dict) -> Path:
                       "scalars": [{"name": v.name, "dtype": str(v.ty)} for v in case_sch.scalars]})
     module = tvm.IRModule(funcs)
     kind = schedules[0].target
-    with tvm.transform.PassContext(opt_level=3):
-        executable = tvm.compile(module, target=make_target(kind))
+    executable = _compile(module, kind)
     info = platform.current_soc()
     meta = {
         "name": name,

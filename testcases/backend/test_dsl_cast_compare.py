@@ -215,3 +215,17 @@ def test_rounding_ops_with_dynamic_dims_and_broadcast(tmp_path):
     out, _ = build_and_run(lambda t: tbe.round(tbe.broadcast(t, (n, 3))), [x], ["float32"],
                            [(1, 3)], (4, 3), np.int32, tmp_path)
     assert out.tolist() == [[0, 2, -2]] * 4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32"])
+def test_calculate_one_or_zero_is_one_for_positives(dtype, tmp_path):
+    kind = {"float32": np.float32, "float16": np.float16, "int32": np.int32}[dtype]
+    x = np.array([-3, -1, 0, 1, 2, 70000 if dtype != "float16" else 60000, 5], kind)
+    out, _ = build_and_run(lambda t: tbe.calculate_one_or_zero(t, t.shape, dtype), [x], [dtype],
+                           [x.shape], x.shape, kind, tmp_path)
+    assert out.tolist() == (x > 0).astype(kind).tolist()
+    if dtype == "float32":  # CANN's sequence: a subnormal is scaled, not rounded up to 1
+        tiny = np.array([2.0 ** -127, 2.0 ** -126], np.float32)
+        out, _ = build_and_run(lambda t: tbe.calculate_one_or_zero(t, t.shape, dtype), [tiny],
+                               [dtype], [tiny.shape], tiny.shape, kind, tmp_path)
+        assert out.tolist() == [0.5, 1.0]

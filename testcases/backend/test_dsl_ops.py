@@ -235,3 +235,14 @@ def test_one_minus_through_a_negation_is_one_subtraction(dtype, tmp_path):
     with np.errstate(over="ignore"):
         want = (a * DTYPES[dtype](-1) + DTYPES[dtype](1)).astype(DTYPES[dtype])
     assert np.array_equal(out.view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(9973, 1), (9971, 1)])
+def test_a_prime_row_count_over_rows_of_one_compiles(shape, tmp_path):
+    """canndev's Sub/Minimum cases (9973, 1): TVM's TIR CSE pass broke the flat schedule
+    ("cse_v2 has been used before definition") until the build retried without it."""
+    rng = np.random.default_rng(4)
+    a, b = rng.uniform(-1, 1, shape).astype(np.float32), rng.uniform(-1, 1, shape).astype(np.float32)
+    out, _ = build_and_run(lambda x, y: tbe.vsub(x, y), [a, b], ["float32"] * 2, [shape] * 2,
+                           shape, np.float32, tmp_path)
+    assert np.array_equal(out, a - b)

@@ -16,7 +16,7 @@ OP_MODULES = {
             "vmaxs", "vmin", "vmins", "vmul", "vmuls", "vrec", "vrsqrt", "vsqrt", "vsub"),
     "cast": ("cast_to", "ceil", "floor", "round", "round_d", "round_half_up", "trunc"),
     "compare": ("vand", "vcmp", "vcmpsel", "vlogic", "vnot", "vor", "vsel"),
-    "nn": ("clip", "vaxpy", "vlrelu", "vmod", "vrelu"),
+    "nn": ("calculate_one_or_zero", "clip", "vaxpy", "vlrelu", "vmod", "vrelu"),
 }
 #: Every compute op's name.
 OPS = tuple(sorted(op for names in OP_MODULES.values() for op in names))

@@ -64,3 +64,28 @@ def vmod(lhs: te.Tensor, rhs: te.Tensor) -> te.Tensor:
     quotient = cast.floor(ops.vdiv(wide_lhs, wide_rhs))
     product = ops.vmul(wide_rhs, cast.cast_to(quotient, "float32"))
     return cast.cast_to(ops.vsub(wide_lhs, product), dtype)
+
+
+#: ``calculate_one_or_zero``'s constants per dtype: the smallest positive normal (the step that
+#: separates 0 from "positive") and the powers of two whose product scales it back to 1.
+_STEP_SCALES = {"float32": (2.0 ** -126, (2.0 ** 38, 2.0 ** 44, 2.0 ** 44)),
+                "float16": (2.0 ** -24, (2.0 ** 12, 2.0 ** 12)),
+                "int32": (1, (1, 1))}
+
+
+def calculate_one_or_zero(input_tensor: te.Tensor, shape, dtype: str) -> te.Tensor:
+    """1 where ``input_tensor > 0``, else 0, by CANN's vector sequence (``te.lang.cce``).
+
+    ``min(x, step)``, then ``max(., 0)``, then multiplied by powers of two whose product is
+    ``1 / step``. As on CANN, a positive input below ``step`` (a float32 subnormal) gives
+    ``x / step``, not 1, and a NaN propagates as the vector ``min``/``max`` give it.
+    """
+    if dtype not in _STEP_SCALES:
+        raise OpError("E80008", f"te.lang.cce.calculate_one_or_zero: the parameter[dtype] "
+                      f"should be one of {list(_STEP_SCALES)}, but actually is [{dtype}]",
+                      param_name="dtype")
+    step, scales = _STEP_SCALES[dtype]
+    result = ops.vmaxs(ops.vmins(input_tensor, step), 0)
+    for scale in scales:
+        result = ops.vmul(result, ops.broadcast(tirx.const(scale, dtype), shape))
+    return result
