@@ -14,9 +14,10 @@ PrimType's attributes (``matches_code``, ``dtype``, ...), and pins ``Tensor.expr
 (TVM's own accessor) to the PrimType; :func:`uninstall` restores both.
 
 CANN's TVM fork also lets operators add attributes to a made op (``res.op.attrs["x"] = v``,
-read by its fusion passes); Apache TVM's attribute maps are fixed. While installed, such an
-assignment raises :class:`~bce_grad.cann_compat.errors.UnsupportedApiError` naming it,
-instead of a bare ``TypeError``.
+read back by its fusion passes); Apache TVM's attribute maps are immutable. While installed,
+an assignment keeps the value beside that op's map (which it holds alive, so its handle cannot
+be reused), and reading the map (``[]``, ``in``, ``get``) sees it, converted as TVM converts
+attribute values (``0.2`` reads back with ``.value``). :func:`uninstall` drops them.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ import threading
 
 _lock = threading.Lock()
 _saved: dict[str, object] = {}
+#: Attributes set on op attribute maps while installed: map handle -> (the map, {key: value}).
+_added: dict[int, tuple[object, dict]] = {}
 
 
 class DTypeName(str):
@@ -65,16 +68,34 @@ def install() -> None:
         cls.expr_ty = lambda self: tensor_ffi.TensorDType(self)
         import tvm_ffi.container as container
 
-        _saved["map_setitem"] = container.Map.__dict__.get("__setitem__")
-        container.Map.__setitem__ = _refuse_attribute
+        getitem, contains = container.Map.__getitem__, container.Map.__contains__
+        _saved["map"] = {name: container.Map.__dict__.get(name)
+                         for name in ("__setitem__", "__getitem__", "__contains__", "get")}
 
+        def set_attribute(self, key, value) -> None:
+            import tvm
 
-def _refuse_attribute(self, key: object, value: object) -> None:
-    from bce_grad.cann_compat.errors import UnsupportedApiError
+            with _lock:
+                _added.setdefault(self.__chandle__(), (self, {}))[1][key] = \
+                    tvm.runtime.convert(value)
 
-    raise UnsupportedApiError(f"op.attrs[{key!r}] = ...", "Apache TVM fixes an op's attributes "
-                              "when the op is made; CANN's TVM fork lets operators add them for "
-                              "its fusion passes")
+        def get_attribute(self, key):
+            extra = _added.get(self.__chandle__())
+            if extra is not None and key in extra[1]:
+                return extra[1][key]
+            return getitem(self, key)
+
+        def has_attribute(self, key) -> bool:
+            extra = _added.get(self.__chandle__())
+            return (extra is not None and key in extra[1]) or contains(self, key)
+
+        def get(self, key, default=None):
+            return get_attribute(self, key) if has_attribute(self, key) else default
+
+        container.Map.__setitem__ = set_attribute
+        container.Map.__getitem__ = get_attribute
+        container.Map.__contains__ = has_attribute
+        container.Map.get = get
 
 
 def installed() -> bool:
@@ -93,8 +114,9 @@ def uninstall() -> None:
         te_tensor.Tensor.expr_ty = _saved.pop("expr_ty")
         import tvm_ffi.container as container
 
-        setitem = _saved.pop("map_setitem")
-        if setitem is None:
-            del container.Map.__setitem__
-        else:
-            container.Map.__setitem__ = setitem
+        for name, method in _saved.pop("map").items():
+            if method is None:
+                delattr(container.Map, name)
+            else:
+                setattr(container.Map, name, method)
+        _added.clear()

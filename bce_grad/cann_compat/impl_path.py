@@ -79,9 +79,10 @@ def use_impl_dir(root: str | Path) -> ImplDirFinder:
 #: canndev's ``util/util_common.py`` and ``util/platform_adapter.py`` import each other: imported
 #: first (as ``impl/__init__.py``'s operators do), util_common lets platform_adapter finish;
 #: platform_adapter first fails on a half-initialised module, and every operator with it.
-#: canndev's ``impl/dynamic/__init__.py`` imports ``binary_query_register`` first, and case files
-#: reload it by its module name.
-SHARED_FIRST = ("impl.util.util_common", "impl.dynamic.binary_query_register")
+#: canndev's ``impl/dynamic/__init__.py`` imports ``binary_query_register`` first, and its
+#: operators bring ``util_attr_common`` in; case files reload both by their module names.
+SHARED_FIRST = ("impl.util.util_common", "impl.util.util_attr_common",
+                "impl.dynamic.binary_query_register")
 
 
 def _import_shared_first(root: Path) -> None:

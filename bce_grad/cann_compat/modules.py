@@ -168,8 +168,23 @@ def _add_compile_info(key: str, value: Any) -> None:
 _DSL_OPS = OPS  # the host backend's DSL ops, listed once (bce_grad.host_backend.dsl)
 
 
-def _dsl_names(extra: dict | None = None) -> dict:
-    names = {op: _Lazy(f"{_HOST}.dsl:{op}", tensors=True) for op in _DSL_OPS}
+def _auto_cast(op: str) -> Callable[[], Any]:
+    def resolve() -> Any:
+        from bce_grad.cann_compat import auto_cast
+        from bce_grad.host_backend import dsl
+
+        return auto_cast.wrap(op, getattr(dsl, op))
+
+    return resolve
+
+
+def _dsl_names(extra: dict | None = None, legacy: bool = False) -> dict:
+    """The DSL's names; ``legacy``: CANN's older ``te.lang.cce``, whose elementwise ops cast
+    their operands first (:mod:`bce_grad.cann_compat.auto_cast`)."""
+    from bce_grad.cann_compat.auto_cast import AUTO_CAST_OPS
+
+    names = {op: _Lazy(_auto_cast(op) if legacy and op in AUTO_CAST_OPS else f"{_HOST}.dsl:{op}",
+                       tensors=True) for op in _DSL_OPS}
     names.update({
         "auto_schedule": _Lazy(f"{_HOST}.schedule:auto_schedule", tensors=True),
         "build": _Lazy(lambda: _build),
@@ -212,15 +227,21 @@ def _module_specs() -> dict[str, dict]:
     return {
         "te": {"doc": "CANN's old ``te`` package, on the host backend."},
         "te.lang": {},
-        "te.lang.cce": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
+        "te.lang.cce": {"names": _dsl_names(legacy=True),
+                         "unhonoured": _DSL_NOTE},
         "te.lang.cce.util": {"names": {
             "shape_to_list": _Lazy(f"{_HOST}.shape_util:shape_to_list")},
             "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.elewise_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.broadcast_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.cast_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.reduction_compute": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
+        "te.lang.cce.te_compute": {"names": _dsl_names(legacy=True),
+                                    "unhonoured": _DSL_NOTE},
+        "te.lang.cce.te_compute.elewise_compute": {"names": _dsl_names(legacy=True),
+                                                    "unhonoured": _DSL_NOTE},
+        "te.lang.cce.te_compute.broadcast_compute": {"names": _dsl_names(legacy=True),
+                                                      "unhonoured": _DSL_NOTE},
+        "te.lang.cce.te_compute.cast_compute": {"names": _dsl_names(legacy=True),
+                                                 "unhonoured": _DSL_NOTE},
+        "te.lang.cce.te_compute.reduction_compute": {"names": _dsl_names(legacy=True),
+                                                      "unhonoured": _DSL_NOTE},
         "te.platform": {"names": platform, "unhonoured": _PLATFORM_NOTE},
         "te.platform.cce_conf": {"names": platform, "unhonoured": _PLATFORM_NOTE},
         "te.platform.fusion_manager": {"names": {
@@ -238,6 +259,8 @@ def _module_specs() -> dict[str, dict]:
         "tbe": {"doc": "CANN's ``tbe`` package, on the host backend."},
         "tbe.dsl": {"names": _dsl_names(), "unhonoured": _DSL_NOTE},
         "tbe.dsl.base": {},
+        "tbe.dsl.instrinsic": {"unhonoured": _PLATFORM_NOTE},  # sic: CANN's module name
+        "tbe.dsl.instrinsic.cce_emitinsn_params": {"unhonoured": _PLATFORM_NOTE},
         "tbe.dsl.base.operation": {"names": {
             "var": _Lazy(f"{_HOST}.dsl.context:var", tensors=True),
             "var_attr": _Lazy(f"{_HOST}.dsl.context:var_attr", tensors=True),

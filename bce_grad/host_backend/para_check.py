@@ -178,3 +178,52 @@ check_kernel_name = check_kernel_name
 def is_scalar(shape: Sequence[int]) -> bool:
     """Whether a shape is CANN's scalar form: a list or tuple holding exactly one dim of 1."""
     return isinstance(shape, (list, tuple)) and len(shape) == 1 and shape[0] == 1
+
+
+def check_elewise_shape_range(inputs: Sequence[dict], support_broadcast: bool = False) -> None:
+    """In a dynamic compile, refuse inputs whose ranges cannot meet (CANN's E80024).
+
+    Consecutive inputs are compared from their last dims: each pair of (low, high) ranges
+    (a static dim is its own range, a missing range and ``high`` None are unbounded) must
+    overlap; with ``support_broadcast``, a dim of 1 on either side, or a range that reaches
+    down to 1, may stretch instead. Static compiles check nothing here, as on CANN.
+    """
+    from bce_grad.host_backend.op_context import current_context
+
+    context = current_context()
+    if context is None or context.get_op_mode() != "dynamic" or len(inputs) <= 1:
+        return
+    described = [_dims_with_ranges(one, index) for index, one in enumerate(inputs)]
+    for (shape_x, range_x), (shape_y, range_y) in zip(described, described[1:]):
+        for i in range(1, min(len(shape_x), len(shape_y)) + 1):
+            low = max(range_x[-i][0], range_y[-i][0])
+            high = min(_bound(range_x[-i][1]), _bound(range_y[-i][1]))
+            if low <= high:
+                continue
+            if support_broadcast and (1 in (shape_x[-i], shape_y[-i])
+                                      or range_x[-i][0] <= 1 or range_y[-i][0] <= 1):
+                continue
+            _error({"errCode": "E80024", "op_name": "", "param_name": "inputs"},
+                   f"In op, the ranges of dim {-i} of the inputs {range_x[-i]} and "
+                   f"{range_y[-i]} should have an intersection.")
+
+
+def _bound(high: int | None) -> float:
+    return float("inf") if high is None or high < 0 else high
+
+
+def _dims_with_ranges(one: dict, index: int) -> tuple[list[int], list[tuple[int, int | None]]]:
+    if not isinstance(one, dict) or "shape" not in one:
+        _type_error(f"inputs[{index}]", "dict with shape", one)
+    shape = [int(d) for d in one["shape"]]
+    given = list(one.get("range") or [])
+    ranges = []
+    for axis, dim in enumerate(shape):
+        if dim >= 0:
+            ranges.append((dim, dim))
+        elif axis < len(given) and given[axis] is not None:
+            low, high = given[axis]
+            ranges.append((int(low or 0), None if high is None else int(high)))
+        else:
+            ranges.append((0, None))
+    return shape, ranges

@@ -15,20 +15,28 @@ if TYPE_CHECKING:
     from tvm import te
 
 
+#: Formats whose layout is the shape itself: a placeholder in any other format is refused.
+PLAIN_FORMATS = ("ND", "NCHW", "NHWC", "NCDHW", "NDHWC", "HWCN", "CHWN")
 #: Elements from which static dims must be int64.
 INT32_LIMIT = 2**31
 
 
 def placeholder(shape: Sequence, dtype: str = "float32", name: str = "placeholder",
                 attrs: dict | None = None) -> te.Tensor:
-    """A named input tensor; ``attrs`` is accepted for CANN compatibility.
+    """A named input tensor; ``attrs`` is accepted for CANN compatibility (a fractal
+    ``format`` in it, a UB-fusion input, raises UnsupportedApiError).
 
     Static dims are int32 in TVM unless said otherwise, so a tensor of 2**31 elements or
     more gets every static dim as int64: its index arithmetic must not overflow.
     """
     from tvm import te, tirx
 
-    del attrs
+    if attrs and str(attrs.get("format", "ND")).upper() not in PLAIN_FORMATS:
+        from bce_grad.cann_compat.errors import UnsupportedApiError
+
+        raise UnsupportedApiError(f"tvm.placeholder(attrs={{'format': {attrs['format']!r}}})",
+                                  "a tensor in a fractal format is a UB-fusion input; UB fusion "
+                                  "is CANN's graph compiler's, and the host keeps no formats")
     dims = list(shape)
     static = [d for d in dims if isinstance(d, int)]
     if len(static) == len(dims) and math.prod(static) >= INT32_LIMIT:
@@ -54,6 +62,8 @@ class _Target:
 target = _Target()
 
 
+#: CANN's tag for a binary stage whose output is its left operand (:func:`compute`).
+PHONY_TAG = "elewise_binary_phony"
 #: The tag :func:`tag_scope` gives the stages made in this context (thread, task).
 _tag: ContextVar[str] = ContextVar("bce_grad_tvm_tag", default="")
 
@@ -70,10 +80,26 @@ def tag_scope(tag: str) -> Iterator[None]:
 
 def compute(shape: Sequence, fcompute: Callable, name: str = "compute", tag: str = "",
             attrs: dict | None = None) -> te.Tensor:
-    """``tvm.compute``: a stage; its tag is ``tag``, else the enclosing :func:`tag_scope`'s."""
+    """``tvm.compute``: a stage; its tag is ``tag``, else the enclosing :func:`tag_scope`'s.
+
+    CANN's ``elewise_binary_phony`` tag makes a binary stage output its left operand: the
+    right one only orders the stages (canndev's ZerosLike writes ``zeros + x``, and its
+    output is zeros). The host builds such a stage as its left operand alone.
+    """
     from tvm import te
 
-    return te.compute(list(shape), fcompute, name=name, tag=tag or _tag.get(), attrs=attrs)
+    tag = tag or _tag.get()
+    if tag != PHONY_TAG:
+        return te.compute(list(shape), fcompute, name=name, tag=tag, attrs=attrs)
+
+    def left(*index):
+        body = fcompute(*index)
+        if not hasattr(body, "a"):
+            raise ValueError(f"tvm.compute: a stage tagged {PHONY_TAG} should compute a binary "
+                             f"expression, but computes {type(body).__name__}")
+        return body.a
+
+    return te.compute(list(shape), left, name=name, tag=tag, attrs=attrs)
 
 
 def select(condition: tvm.ir.Expr, true_value: tvm.ir.Expr, false_value: tvm.ir.Expr):

@@ -133,3 +133,16 @@ def test_tf1_api_runs_a_tensorflow_1_case_file_on_tensorflow_2():
     plain = subprocess.run([sys.executable, "-c", "import tensorflow as tf; tf.ConfigProto"],
                            capture_output=True, text=True, check=False, timeout=300)
     assert plain.returncode != 0 and "ConfigProto" in plain.stderr  # only behind the option
+
+
+def test_the_documented_table_is_the_breadth_runs_json():
+    """docs/cann-tools.md's table is format_table of the committed breadth JSON, row for row."""
+    from pathlib import Path
+
+    from bce_grad.tools.commands.op_ut_breadth import OpResult
+
+    repo = Path(__file__).resolve().parents[2]
+    data = json.loads((repo / "docs" / "canndev-breadth.json").read_text(encoding="utf-8"))
+    rows = [OpResult(**row) for row in data["operators"]]
+    assert [row.op for row in rows] == list(SAMPLE)
+    assert format_table(rows) in (repo / "docs" / "cann-tools.md").read_text(encoding="utf-8")
