@@ -16,8 +16,8 @@ PrimType's attributes (``matches_code``, ``dtype``, ...), and pins ``Tensor.expr
 CANN's TVM fork also lets operators add attributes to a made op (``res.op.attrs["x"] = v``,
 read back by its fusion passes); Apache TVM's attribute maps are immutable. While installed,
 an assignment keeps the value beside that op's map (which it holds alive, so its handle cannot
-be reused), and reading the map (``[]``, ``in``, ``get``) sees it, converted as TVM converts
-attribute values (``0.2`` reads back with ``.value``). :func:`uninstall` drops them.
+be reused), and reading the map (``[]``, ``in``, ``get``) sees it, a number or string as a TIR
+constant (``0.2`` reads back with ``.value``, as on CANN). :func:`uninstall` drops them.
 """
 from __future__ import annotations
 
@@ -73,11 +73,8 @@ def install() -> None:
                          for name in ("__setitem__", "__getitem__", "__contains__", "get")}
 
         def set_attribute(self, key, value) -> None:
-            import tvm
-
             with _lock:
-                _added.setdefault(self.__chandle__(), (self, {}))[1][key] = \
-                    tvm.runtime.convert(value)
+                _added.setdefault(self.__chandle__(), (self, {}))[1][key] = _as_attribute(value)
 
         def get_attribute(self, key):
             extra = _added.get(self.__chandle__())
@@ -96,6 +93,21 @@ def install() -> None:
         container.Map.__getitem__ = get_attribute
         container.Map.__contains__ = has_attribute
         container.Map.get = get
+
+
+def _as_attribute(value: object) -> object:
+    """``value`` as CANN's TVM keeps an attribute: numbers and strings read back with ``.value``."""
+    from tvm import tirx
+
+    if isinstance(value, bool) or isinstance(value, int):
+        return tirx.const(int(value), "int32" if -2**31 <= value < 2**31 else "int64")
+    if isinstance(value, float):
+        return tirx.const(value, "float32")
+    if isinstance(value, str):
+        return tirx.StringImm(value)
+    if isinstance(value, (list, tuple)):
+        return [_as_attribute(item) for item in value]
+    return value
 
 
 def installed() -> bool:
