@@ -51,7 +51,16 @@ _ATTR_TYPES = {REQUIRED_ATTR_STR: str, OPTION_ATTR_STR: str, REQUIRED_ATTR_INT: 
                REQUIRED_ATTR_TYPE: str, OPTION_ATTR_TYPE: str}
 
 
-def _check_one(op_name: str, name: str, kind: str, value: object) -> None:
+def _check_one(op_name: str, name: str, kind: str | Sequence[str], value: object) -> None:
+    if isinstance(kind, (tuple, list)):  # CANN: one of these kinds (an int or a float attr)
+        refusals = []
+        for one in kind:
+            try:
+                _check_one(op_name, name, one, value)
+                return
+            except CannRuntimeError as err:
+                refusals.append(err)
+        raise refusals[0]
     optional = kind.startswith("option")
     if value is None:
         if optional:
@@ -72,8 +81,9 @@ def check_op_params(*kinds: str) -> Callable:
 
     Parameters
     ----------
-    *kinds : str
-        One of the module's constants per positional parameter, in order.
+    *kinds : str or tuple of str
+        One of the module's constants per positional parameter, in order; a tuple accepts a
+        value any of its kinds accepts (CANN's ``(OPTION_ATTR_INT, OPTION_ATTR_FLOAT)``).
     """
     def decorate(func: Callable) -> Callable:
         signature = inspect.signature(func)

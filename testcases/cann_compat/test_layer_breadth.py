@@ -149,3 +149,20 @@ def test_helpers_canndev_binds_at_import(cann_layer):
     assert api_check_support("te.lang.cce.sum", "float32")
     assert api_check_support("tbe.dsl.round", "float32")
     assert not api_check_support("tbe.dsl.no_such_op", "float32")
+
+
+def test_check_op_params_takes_a_tuple_of_kinds():
+    """canndev's LeakyReluGrad declares negative_slope (OPTION_ATTR_INT, OPTION_ATTR_FLOAT)."""
+    from bce_grad.host_backend import para_check
+    from bce_grad.host_backend.error_manager_vector import CannRuntimeError
+
+    @para_check.check_op_params(para_check.REQUIRED_INPUT,
+                                (para_check.OPTION_ATTR_INT, para_check.OPTION_ATTR_FLOAT),
+                                para_check.KERNEL_NAME)
+    def op(x, slope=0, kernel_name="op"):
+        return slope
+
+    x = {"shape": [4], "dtype": "float16"}
+    assert op(x, 2) == 2 and op(x, 0.5) == 0.5 and op(x, None) is None
+    with pytest.raises(CannRuntimeError, match="E80003"):
+        op(x, "steep")

@@ -17,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+
+from bce_grad._version import __version__
 
 from bce_grad.tools.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
@@ -124,9 +127,12 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(results))
     if args.json_path:
         rows = [asdict(result) for result in results]
+        measured = {"date": datetime.now(timezone.utc).date().isoformat(),
+                    "bce_grad": __version__, "canndev": str(canndev)}
         Path(args.json_path).write_text(json.dumps(
-            {"soc_version": args.soc_version, "simulator_mode": args.simulator_mode,
-             "canndev": str(canndev), "operators": rows}, indent=1) + "\n", encoding="utf-8")
+            {"measured": measured, "soc_version": args.soc_version,
+             "simulator_mode": args.simulator_mode, "operators": rows}, indent=1) + "\n",
+            encoding="utf-8")
     return EXIT_OK if all(result.none_failed for result in results) else EXIT_FAIL
 
 
