@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from bce_grad.host_backend.op_context import in_dynamic
+
 #: The ``te.lang.cce`` ops CANN wraps with its auto cast.
 AUTO_CAST_OPS = ("vadd", "vsub", "vmul", "vdiv", "vrec", "vmax", "vmin", "vlog", "vexp", "vabs",
                  "vsqrt", "vrsqrt", "vnot", "vor", "vand", "vadds", "vmuls", "vmaxs", "vmins",
@@ -54,20 +56,13 @@ def _target(op: str, dtypes) -> str:
     return "float32" if fp32 and all(d in _TO_FLOAT32 for d in dtypes) else "float16"
 
 
-def _is_dynamic() -> bool:
-    from bce_grad.host_backend.op_context import current_context
-
-    context = current_context()
-    return context is not None and getattr(context, "op_mode", None) == "dynamic"
-
-
 def wrap(op: str, func: Callable) -> Callable:
     """``func`` (``tbe.dsl.<op>``) behind CANN's auto cast (module doc)."""
     native = NATIVE_DTYPES[op]
 
     @functools.wraps(func)
     def auto_cast(*args, **kwargs):
-        if _is_dynamic():
+        if in_dynamic():
             return func(*args, **kwargs)
         from bce_grad.host_backend import dsl
 

@@ -99,7 +99,7 @@ def _as_attribute(value: object) -> object:
     """``value`` as CANN's TVM keeps an attribute: numbers and strings read back with ``.value``."""
     from tvm import tirx
 
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, int):  # bool too
         return tirx.const(int(value), "int32" if -2**31 <= value < 2**31 else "int64")
     if isinstance(value, float):
         return tirx.const(value, "float32")

@@ -224,24 +224,19 @@ def _module_specs() -> dict[str, dict]:
     """Every module of the layer: its names, forward target and unhonoured-name rule."""
     platform = _platform_names()
     tvm = {"forward": f"{_HOST}.tvm_shim", "tensors": True}
+    legacy_dsl = {"names": _dsl_names(legacy=True), "unhonoured": _DSL_NOTE}  # te.lang.cce.*
     return {
         "te": {"doc": "CANN's old ``te`` package, on the host backend."},
         "te.lang": {},
-        "te.lang.cce": {"names": _dsl_names(legacy=True),
-                         "unhonoured": _DSL_NOTE},
+        "te.lang.cce": legacy_dsl,
         "te.lang.cce.util": {"names": {
             "shape_to_list": _Lazy(f"{_HOST}.shape_util:shape_to_list")},
             "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute": {"names": _dsl_names(legacy=True),
-                                    "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.elewise_compute": {"names": _dsl_names(legacy=True),
-                                                    "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.broadcast_compute": {"names": _dsl_names(legacy=True),
-                                                      "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.cast_compute": {"names": _dsl_names(legacy=True),
-                                                 "unhonoured": _DSL_NOTE},
-        "te.lang.cce.te_compute.reduction_compute": {"names": _dsl_names(legacy=True),
-                                                      "unhonoured": _DSL_NOTE},
+        "te.lang.cce.te_compute": legacy_dsl,
+        "te.lang.cce.te_compute.elewise_compute": legacy_dsl,
+        "te.lang.cce.te_compute.broadcast_compute": legacy_dsl,
+        "te.lang.cce.te_compute.cast_compute": legacy_dsl,
+        "te.lang.cce.te_compute.reduction_compute": legacy_dsl,
         "te.platform": {"names": platform, "unhonoured": _PLATFORM_NOTE},
         "te.platform.cce_conf": {"names": platform, "unhonoured": _PLATFORM_NOTE},
         "te.platform.fusion_manager": {"names": {

@@ -77,6 +77,12 @@ def current_context() -> OpContext | None:
     return _current.get()
 
 
+def in_dynamic() -> bool:
+    """Whether the compile running here is dynamic (CANN's ``operation.in_dynamic()``)."""
+    context = _current.get()
+    return context is not None and context.get_op_mode() == "dynamic"
+
+
 def get_context() -> OpContext:
     """The context of the operator compiling now (in this thread or task).
 

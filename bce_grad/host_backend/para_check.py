@@ -198,10 +198,9 @@ def check_elewise_shape_range(inputs: Sequence[dict], support_broadcast: bool = 
     overlap; with ``support_broadcast``, a dim of 1 on either side, or a range that reaches
     down to 1, may stretch instead. Static compiles check nothing here, as on CANN.
     """
-    from bce_grad.host_backend.op_context import current_context
+    from bce_grad.host_backend.op_context import in_dynamic
 
-    context = current_context()
-    if context is None or context.get_op_mode() != "dynamic" or len(inputs) <= 1:
+    if not in_dynamic() or len(inputs) <= 1:
         return
     described = [_dims_with_ranges(one, index) for index, one in enumerate(inputs)]
     for (shape_x, range_x), (shape_y, range_y) in zip(described, described[1:]):
@@ -223,6 +222,8 @@ def _bound(high: int | None) -> float:
 
 
 def _dims_with_ranges(one: dict, index: int) -> tuple[list[int], list[tuple[int, int | None]]]:
+    """An input's dims and one range per dim: a static dim is its own range, a ``-1`` dim takes
+    the pair at its position in ``range`` (unbounded without one)."""
     if not isinstance(one, dict) or "shape" not in one:
         _type_error(f"inputs[{index}]", "dict with shape", one)
     shape = [int(d) for d in one["shape"]]

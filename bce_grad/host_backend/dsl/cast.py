@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from bce_grad.host_backend.dsl.ops import _convert, _is_arithmetic_result, _is_number, dtype_of
+from bce_grad.host_backend.dsl.ops import (_check_tensor, _convert, _is_arithmetic_result,
+                                           _is_number, dtype_of)
 from bce_grad.host_backend.errors import OpError
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32")
@@ -48,12 +49,6 @@ def _check_dtype(api: str, dtype: str, allowed) -> None:
     if dtype not in allowed:
         raise OpError("E80008", f"tbe.dsl.{api}: the parameter[dtype] should be one of "
                       f"{list(allowed)}, but actually is [{dtype}]", param_name="dtype")
-
-
-def _check_tensor(api: str, tensor) -> None:
-    if not isinstance(tensor, te.Tensor):
-        raise OpError("E80000", f"tbe.dsl.{api}: the parameter[raw_tensor] should be a tensor, "
-                      f"but actually is [{type(tensor).__name__}]", param_name="raw_tensor")
 
 
 def _int_range(dtype: str) -> tuple[int, int]:
@@ -131,7 +126,7 @@ def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.
         subtracted before the conversion, as CANN does. Other casts ignore it.
     """
     _check_dtype("cast_to", dtype, CAST_DTYPES)
-    _check_tensor("cast_to", tensor)
+    _check_tensor("cast_to", "raw_tensor", tensor)
     source = dtype_of(tensor)
     _check_dtype("cast_to", source, CAST_DTYPES)
     if source == dtype:
@@ -147,7 +142,7 @@ def cast_to(tensor: te.Tensor, dtype: str, f1628IntegerFlag: bool = True) -> te.
 
 def _rounding(name: str, mode: str):
     def op(raw_tensor: te.Tensor, dst_dtype: str = "int32") -> te.Tensor:
-        _check_tensor(name, raw_tensor)
+        _check_tensor(name, "raw_tensor", raw_tensor)
         _check_dtype(name, dtype_of(raw_tensor), FLOAT_DTYPES + INT_DTYPES)
         _check_dtype(name, dst_dtype, INT_DTYPES + FLOAT_DTYPES)
         if dtype_of(raw_tensor) in INT_DTYPES:  # integers are whole already (canndev's Abs)

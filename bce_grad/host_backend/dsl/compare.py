@@ -15,7 +15,8 @@ from typing import Union
 import tvm
 from tvm import te, tirx
 
-from bce_grad.host_backend.dsl.ops import _check_same, _convert, _scalar, dtype_of
+from bce_grad.host_backend.dsl.ops import (_check_same, _check_tensor, _convert, _scalar,
+                                           dtype_of)
 from bce_grad.host_backend.errors import OpError
 
 Operand = Union[te.Tensor, int, float, tvm.ir.Expr]
@@ -44,12 +45,6 @@ def _check_operation(api: str, operation: str, allowed) -> None:
     if operation not in allowed:
         raise OpError("E80000", f"tbe.dsl.{api}: the parameter[operation] should be one of "
                       f"{list(allowed)}, but actually is [{operation}]", param_name="operation")
-
-
-def _check_tensor(api: str, name: str, value) -> None:
-    if not isinstance(value, te.Tensor):
-        raise OpError("E80000", f"tbe.dsl.{api}: the parameter[{name}] should be a tensor, "
-                      f"but actually is [{type(value).__name__}]", param_name=name)
 
 
 def _value(operand: Operand, index, dtype: str):

@@ -36,6 +36,13 @@ def _check_same(api: str, lhs: te.Tensor, rhs: te.Tensor) -> None:
                       f"{list(rhs.shape)} should be the same; broadcast first", param_name="rhs")
 
 
+def _check_tensor(api: str, name: str, value: object) -> None:
+    """E80000 unless ``value`` (the parameter ``name`` of ``tbe.dsl.<api>``) is a tensor."""
+    if not isinstance(value, te.Tensor):
+        raise OpError("E80000", f"tbe.dsl.{api}: the parameter[{name}] should be a tensor, "
+                      f"but actually is [{type(value).__name__}]", param_name=name)
+
+
 def _same_shape(lhs: Sequence[tvm.ir.Expr], rhs: Sequence[tvm.ir.Expr]) -> bool:
     if len(lhs) != len(rhs):
         return False
